@@ -1,0 +1,13 @@
+//! bk-job-shim: a reverse proxy that keeps legacy BlueKing ESB JOB clients working
+//! against JOB v3 on the BlueKing API gateway.
+//!
+//! ```text
+//! client ─▶ [request id] ─▶ [body limit] ─▶ [identify app] ─▶ [allow-list]
+//!        ─▶ [rate limit per app] ─▶ [route + translate legacy → v3 (pure)]
+//!        ─▶ [inject X-Bkapi-Authorization, strip credentials] ─▶ upstream gateway
+//!        ◀─ [translate response to the legacy envelope] ◀─┘
+//! ```
+
+pub mod config;
+pub mod ratelimit;
+pub mod translate;

@@ -1,0 +1,127 @@
+//! The legacy ESB envelope: `{result, code, message, data, request_id}` (spec §2.0, §5.3).
+//!
+//! bk-job's v3 `EsbResp` differs in two ways: `message` is absent on success and there
+//! is no `request_id` (APIGW returns it as a header). Both are added here.
+
+use serde_json::{Map, Value};
+
+/// A legacy error envelope: `result: false`, `data: null`.
+pub fn error(code: i64, message: &str, request_id: &str) -> Value {
+    serde_json::json!({
+        "result": false,
+        "code": code,
+        "message": message,
+        "data": null,
+        "request_id": request_id,
+    })
+}
+
+/// A legacy success envelope around `data`.
+pub fn success(data: Value, request_id: &str) -> Value {
+    serde_json::json!({
+        "result": true,
+        "code": 0,
+        "message": "",
+        "data": data,
+        "request_id": request_id,
+    })
+}
+
+/// The fields of a bk-job `EsbResp`, read leniently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EsbResp {
+    /// `code` (0 = success).
+    pub code: i64,
+    /// `message` (absent on success).
+    pub message: Option<String>,
+    /// `data`.
+    pub data: Value,
+    /// `permission` (IAM denial only).
+    pub permission: Option<Value>,
+    /// `job_request_id`: bk-job's own request id.
+    pub job_request_id: Option<String>,
+}
+
+impl EsbResp {
+    /// Read a v3 body. `None` when it is not an `EsbResp` (no integer `code`).
+    pub fn parse(body: &Value) -> Option<EsbResp> {
+        let obj = body.as_object()?;
+        let code = match obj.get("code")? {
+            Value::Number(n) => n.as_i64()?,
+            Value::String(s) => s.parse().ok()?,
+            _ => return None,
+        };
+        Some(EsbResp {
+            code,
+            message: obj
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            data: obj.get("data").cloned().unwrap_or(Value::Null),
+            permission: obj.get("permission").filter(|p| !p.is_null()).cloned(),
+            job_request_id: obj
+                .get("job_request_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    /// True when `code == 0`.
+    pub fn is_ok(&self) -> bool {
+        self.code == 0
+    }
+
+    /// The legacy envelope for this response, with `data` replaced by `data`.
+    pub fn to_legacy_with(&self, data: Value, request_id: &str) -> Value {
+        let mut m = Map::new();
+        m.insert("result".into(), Value::Bool(self.is_ok()));
+        m.insert("code".into(), Value::from(self.code));
+        m.insert(
+            "message".into(),
+            Value::from(self.message.clone().unwrap_or_default()),
+        );
+        m.insert("data".into(), data);
+        if let Some(p) = &self.permission {
+            m.insert("permission".into(), p.clone());
+        }
+        if let Some(j) = &self.job_request_id {
+            m.insert("job_request_id".into(), Value::from(j.as_str()));
+        }
+        m.insert("request_id".into(), Value::from(request_id));
+        Value::Object(m)
+    }
+
+    /// The legacy envelope, `data` unchanged.
+    pub fn to_legacy(&self, request_id: &str) -> Value {
+        self.to_legacy_with(self.data.clone(), request_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn success_gets_empty_message_and_request_id() {
+        let v3 = json!({"result": true, "code": 0, "data": {"job_instance_id": 1}, "job_request_id": "j"});
+        let r = EsbResp::parse(&v3).unwrap_or_else(|| unreachable!());
+        let legacy = r.to_legacy("rid");
+        assert_eq!(legacy["message"], "");
+        assert_eq!(legacy["request_id"], "rid");
+        assert_eq!(legacy["result"], true);
+        assert_eq!(legacy["data"]["job_instance_id"], 1);
+    }
+
+    #[test]
+    fn business_error_passes_code_and_permission() {
+        let v3 = json!({"result": false, "code": 9900403, "message": "no", "data": null,
+                        "permission": {"system_id": "bk_job"}});
+        let r = EsbResp::parse(&v3).unwrap_or_else(|| unreachable!());
+        let legacy = r.to_legacy("rid");
+        assert_eq!(legacy["code"], 9900403);
+        assert_eq!(legacy["result"], false);
+        assert_eq!(legacy["permission"]["system_id"], "bk_job");
+        assert!(EsbResp::parse(&json!({"error": 1})).is_none());
+    }
+}
