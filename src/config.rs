@@ -286,6 +286,38 @@ fn apply_env(
     }
 }
 
+/// Re-check a section that failed to deserialize key by key, so that every bad key is
+/// reported with its name (serde stops at the first error and does not name the key).
+fn key_problems(section: &str, value: &toml::Value, whole: &str) -> Vec<String> {
+    fn check<T: serde::de::DeserializeOwned>(v: toml::Value) -> Option<String> {
+        v.try_into::<T>()
+            .err()
+            .map(|e| e.message().trim().to_owned())
+    }
+    let mut out = Vec::new();
+    if let toml::Value::Table(t) = value {
+        for (k, v) in t {
+            let single = toml::Value::Table(toml::Table::from_iter([(k.clone(), v.clone())]));
+            let err = match section {
+                "server" => check::<ServerConfig>(single),
+                "upstream" => check::<UpstreamConfig>(single),
+                "legacy" => check::<LegacyConfig>(single),
+                "auth" => check::<AuthConfig>(single),
+                "rate_limit" => check::<RateLimitConfig>(single),
+                "log" => check::<LogConfig>(single),
+                _ => None,
+            };
+            if let Some(e) = err {
+                out.push(format!("{section}.{k}: {e}"));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(format!("[{section}] {}", whole.trim()));
+    }
+    out
+}
+
 impl Config {
     /// Load from an optional TOML file plus environment overrides, and validate.
     pub fn load(
@@ -321,12 +353,12 @@ impl Config {
                 }
             });
             let res = match name.as_str() {
-                "server" => value.try_into().map(|v| config.server = v),
-                "upstream" => value.try_into().map(|v| config.upstream = v),
-                "legacy" => value.try_into().map(|v| config.legacy = v),
-                "auth" => value.try_into().map(|v| config.auth = v),
-                "rate_limit" => value.try_into().map(|v| config.rate_limit = v),
-                "log" => value.try_into().map(|v| config.log = v),
+                "server" => value.clone().try_into().map(|v| config.server = v),
+                "upstream" => value.clone().try_into().map(|v| config.upstream = v),
+                "legacy" => value.clone().try_into().map(|v| config.legacy = v),
+                "auth" => value.clone().try_into().map(|v| config.auth = v),
+                "rate_limit" => value.clone().try_into().map(|v| config.rate_limit = v),
+                "log" => value.clone().try_into().map(|v| config.log = v),
                 other => {
                     problems.push(format!(
                         "unknown section `[{other}]` (expected one of {})",
@@ -336,7 +368,7 @@ impl Config {
                 }
             };
             if let Err(e) = res {
-                problems.push(format!("[{name}] {}", e.message().trim()));
+                problems.extend(key_problems(&name, &value, e.message()));
             }
         }
         problems.extend(config.problems());

@@ -8,6 +8,18 @@
 //!        ◀─ [translate response to the legacy envelope] ◀─┘
 //! ```
 
+pub mod app;
+pub mod auth;
+pub mod cli;
 pub mod config;
+pub mod error;
+pub mod jobcache;
+pub mod metrics;
+pub mod proxy;
 pub mod ratelimit;
+pub mod server;
+pub mod shutdown;
+pub mod stub;
+pub mod telemetry;
 pub mod translate;
+pub mod upstream;

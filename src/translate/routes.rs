@@ -31,118 +31,94 @@ pub struct V3Resource {
 }
 
 /// The `/api/v3/*` resources of bk-job's gateway (`support-files/bk-api-gateway/v3/resources.yaml`)
-/// that the legacy ESB `jobv3` component also exposed. Unknown names answer 1306404, so the
-/// metric label `route` stays bounded.
+/// that the legacy ESB `jobv3` component also exposed (`docs/apidoc/esb/jobv3-confapis/job.yaml`),
+/// with the method the gateway publishes. Left out: `generate_local_file_upload_url` and
+/// `get_latest_service_version` (only under `/api/v3/system/` on the gateway),
+/// `get_step_instance_detail` / `get_step_instance_status` (never in ESB `jobv3`) and
+/// `callback_protocol` (a document). Unknown names answer 1306404, so the metric label
+/// `route` stays bounded.
 pub const V3_RESOURCES: &[V3Resource] = &[
-    V3Resource {
-        name: "execute_job_plan",
-        method: Method::Post,
-    },
-    V3Resource {
-        name: "fast_execute_script",
-        method: Method::Post,
-    },
-    V3Resource {
-        name: "fast_execute_sql",
-        method: Method::Post,
-    },
-    V3Resource {
-        name: "fast_transfer_file",
-        method: Method::Post,
-    },
-    V3Resource {
-        name: "push_config_file",
-        method: Method::Post,
-    },
-    V3Resource {
-        name: "operate_job_instance",
-        method: Method::Post,
-    },
-    V3Resource {
-        name: "operate_step_instance",
-        method: Method::Post,
-    },
-    V3Resource {
-        name: "get_job_instance_status",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_job_instance_ip_log",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "batch_get_job_instance_ip_log",
-        method: Method::Post,
-    },
-    V3Resource {
-        name: "get_job_instance_list",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_job_instance_global_var_value",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_job_plan_list",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_job_plan_detail",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_job_template_list",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_account_list",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_script_list",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_script_version_list",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_script_version_detail",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_public_script_list",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_public_script_version_list",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_public_script_version_detail",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_cron_list",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "get_cron_detail",
-        method: Method::Get,
-    },
-    V3Resource {
-        name: "save_cron",
-        method: Method::Post,
-    },
-    V3Resource {
-        name: "update_cron_status",
-        method: Method::Post,
-    },
-    V3Resource {
-        name: "get_dangerous_rule_list",
-        method: Method::Get,
-    },
+    // job-execute
+    post("execute_job_plan"),
+    post("fast_execute_script"),
+    post("fast_execute_sql"),
+    post("fast_transfer_file"),
+    post("push_config_file"),
+    post("operate_job_instance"),
+    post("operate_step_instance"),
+    get("get_job_instance_status"),
+    get("get_job_instance_ip_log"),
+    post("batch_get_job_instance_ip_log"),
+    get("get_job_instance_list"),
+    get("get_job_instance_global_var_value"),
+    // job-manage: plans, accounts
+    get("get_job_template_list"),
+    get("get_job_plan_list"),
+    get("get_job_plan_detail"),
+    get("get_account_list"),
+    post("create_account"),
+    post("delete_account"),
+    // job-manage: business scripts
+    get("get_script_list"),
+    get("get_script_version_list"),
+    get("get_script_version_detail"),
+    post("create_script"),
+    post("create_script_version"),
+    post("update_script_basic"),
+    post("update_script_version"),
+    post("publish_script_version"),
+    post("disable_script_version"),
+    post("delete_script_version"),
+    post("delete_script"),
+    // job-manage: public scripts
+    get("get_public_script_list"),
+    get("get_public_script_version_list"),
+    get("get_public_script_version_detail"),
+    post("create_public_script"),
+    post("create_public_script_version"),
+    post("update_public_script_basic"),
+    post("update_public_script_version"),
+    post("publish_public_script_version"),
+    post("disable_public_script_version"),
+    post("delete_public_script_version"),
+    post("delete_public_script"),
+    // job-manage: dangerous rules (get_dangerous_rule_list is a POST on the gateway)
+    post("check_script"),
+    post("get_dangerous_rule_list"),
+    post("create_dangerous_rule"),
+    post("update_dangerous_rule"),
+    post("delete_dangerous_rule"),
+    post("enable_dangerous_rule"),
+    post("disable_dangerous_rule"),
+    // job-manage: credentials
+    post("create_credential"),
+    post("update_credential"),
+    get("get_credential_detail"),
+    // job-crontab
+    get("get_cron_list"),
+    get("get_cron_detail"),
+    post("save_cron"),
+    post("update_cron_status"),
+    post("delete_cron"),
+    // job-file-gateway
+    post("create_file_source"),
+    post("update_file_source"),
+    get("get_file_source_detail"),
 ];
+
+const fn get(name: &'static str) -> V3Resource {
+    V3Resource {
+        name,
+        method: Method::Get,
+    }
+}
+
+const fn post(name: &'static str) -> V3Resource {
+    V3Resource {
+        name,
+        method: Method::Post,
+    }
+}
 
 impl Route {
     /// Parse a request path. `None` for anything the shim does not serve.
@@ -204,21 +180,52 @@ fn v3_route_name(name: &str) -> &'static str {
         "batch_get_job_instance_ip_log",
         "get_job_instance_list",
         "get_job_instance_global_var_value",
+        "get_job_template_list",
         "get_job_plan_list",
         "get_job_plan_detail",
-        "get_job_template_list",
         "get_account_list",
+        "create_account",
+        "delete_account",
         "get_script_list",
         "get_script_version_list",
         "get_script_version_detail",
+        "create_script",
+        "create_script_version",
+        "update_script_basic",
+        "update_script_version",
+        "publish_script_version",
+        "disable_script_version",
+        "delete_script_version",
+        "delete_script",
         "get_public_script_list",
         "get_public_script_version_list",
         "get_public_script_version_detail",
+        "create_public_script",
+        "create_public_script_version",
+        "update_public_script_basic",
+        "update_public_script_version",
+        "publish_public_script_version",
+        "disable_public_script_version",
+        "delete_public_script_version",
+        "delete_public_script",
+        "check_script",
+        "get_dangerous_rule_list",
+        "create_dangerous_rule",
+        "update_dangerous_rule",
+        "delete_dangerous_rule",
+        "enable_dangerous_rule",
+        "disable_dangerous_rule",
+        "create_credential",
+        "update_credential",
+        "get_credential_detail",
         "get_cron_list",
         "get_cron_detail",
         "save_cron",
         "update_cron_status",
-        "get_dangerous_rule_list",
+        "delete_cron",
+        "create_file_source",
+        "update_file_source",
+        "get_file_source_detail",
     )
 }
 
@@ -252,5 +259,19 @@ mod tests {
             let route = route.unwrap_or(Route::ExecuteJob);
             assert_eq!(route.name(), format!("jobv3/{}", r.name));
         }
+    }
+
+    #[test]
+    fn v3_table_has_no_duplicates_and_gateway_methods() {
+        let mut names: Vec<&str> = V3_RESOURCES.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len());
+        let method = |n: &str| V3_RESOURCES.iter().find(|r| r.name == n).map(|r| r.method);
+        assert_eq!(method("get_dangerous_rule_list"), Some(Method::Post));
+        assert_eq!(method("get_job_instance_status"), Some(Method::Get));
+        assert_eq!(method("batch_get_job_instance_ip_log"), Some(Method::Post));
+        assert_eq!(method("generate_local_file_upload_url"), None);
     }
 }

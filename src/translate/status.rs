@@ -1,1 +1,789 @@
-//! v3 `get_job_instance_status` data → legacy `get_job_instance_status` data.
+//! v3 `get_job_instance_status` data → legacy `get_job_instance_status` data
+//! (`spec/bk-job-api.md` §2.4, §3.5, §8; DESIGN §4 decisions 5–7).
+//!
+//! The legacy shape is the one JOB 3.x itself still emits on its v2 endpoint
+//! (`EsbGetJobInstanceStatusResourceImpl` + `model/esb/v2/EsbJobInstanceStatusDTO.java` in
+//! bk-job), so the shim reproduces that, field by field:
+//!
+//! | legacy | from | rule (bk-job source) |
+//! |---|---|---|
+//! | `is_finished` | `finished` | rename; when absent, derived from the job status ([`FINISHED_STATUSES`]) |
+//! | `job_instance.bk_biz_id` | `job_instance.bk_biz_id` | else the scope id as an integer: JOB sets `bk_biz_id = Long.valueOf(scopeId)` for both `biz` and `biz_set` (`EsbDTOAppScopeMappingHelper`) |
+//! | `…bk_scope_type`, `bk_scope_id`, `job_instance_id`, `name`, `status` | same | unchanged (status numbers are identical, §8) |
+//! | `…create_time`, `start_time`, `end_time` | epoch ms | [`format_legacy_time`]: `yyyy-MM-dd HH:mm:ss` in `legacy.timezone` (`LongTimestampSerializer`) |
+//! | `…total_time` | ms | seconds as a decimal, `ms / 1000.0` (`LongToDecimalJsonSerializer`) |
+//! | `…bk_job_id`, `operator`, `start_way` | [`JobExtras`] | not in v3; see the fallbacks below |
+//! | `…current_step_instance_id` | derived | the last step (in order) that has left status 1 "pending" |
+//! | `blocks[]` | `step_instance_list[]` | one block per step, each with exactly one `step_instances[]` element |
+//! | `…step_id` | – | [`UNKNOWN_STEP_ID`] (`-1`, the value JOB gives steps of fast tasks) |
+//! | `…operator` | [`JobExtras::operator`] | JOB copies the job's operator into every step it creates |
+//! | `…pause` | – | always `null`: JOB 3.x never sets it either |
+//! | `…step_ip_status[]` | `step_ip_result_list[]` | projected onto `{ip, bk_cloud_id, status}`; `[]` when absent (approval steps, `NON_EMPTY` in v3) |
+//!
+//! **Null and zero times.** `LongTimestampSerializer` is only reached for non-null values, and
+//! bk-job's Jackson keeps nested nulls (Spring's default inclusion; bk-job sets no other, an
+//! inference also made in spec §10.11), so a `null` or absent v3 time (e.g. `end_time` of a
+//! running job) is `null` in the legacy answer. A number is formatted as JOB does it: values
+//! up to `9999999999` are read as *seconds*, larger ones as milliseconds, so `0` becomes
+//! `1970-01-01 08:00:00` in Asia/Shanghai, exactly what JOB 3.x's v2 endpoint prints.
+//! `total_time: null` stays `null`.
+//!
+//! **Fallbacks when [`JobExtras`] are unknown** (neither remembered at submit time nor found
+//! with `get_job_instance_list`, DESIGN §4.5):
+//! * `bk_job_id` → [`FALLBACK_BK_JOB_ID`] (`-1`, JOB's value for "not started from a plan");
+//! * `operator` (job and steps) → [`FALLBACK_OPERATOR`] (`""`), so clients that treat it as a
+//!   string keep working;
+//! * `start_way` → [`FALLBACK_START_WAY`] (`2`, "API call": the shim only serves API clients).
+//!
+//! `current_step_instance_id` when no step has started yet is `-1` for a job started from a
+//! plan (`bk_job_id > 0`) and `0` otherwise, the values JOB initialises it with.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::error::{RejectReason, TranslateError};
+use super::scope::Scope;
+
+/// `bk_job_id` when the plan id is unknown: JOB's value for jobs not started from a plan.
+pub const FALLBACK_BK_JOB_ID: i64 = -1;
+/// `operator` when the job's operator is unknown.
+pub const FALLBACK_OPERATOR: &str = "";
+/// `start_way` when unknown: `2`, "API call".
+pub const FALLBACK_START_WAY: i64 = 2;
+/// `step_id` of every step: v3 does not expose the plan step id.
+pub const UNKNOWN_STEP_ID: i64 = -1;
+/// `RunStatusEnum` values JOB counts as finished (`spec/bk-job-api.md` §8.1).
+pub const FINISHED_STATUSES: [i64; 9] = [3, 4, 5, 6, 8, 9, 11, 13, 14];
+/// Half-width of the `create_time` window used to look a job up in `get_job_instance_list`
+/// (JOB caps the window at 30 days and requires both ends).
+pub const JOB_LIST_MARGIN_MS: i64 = 60 * 60 * 1000;
+
+/// `RunStatusEnum.BLANK`: the step has not started.
+const STATUS_PENDING: i64 = 1;
+/// `LongTimestampSerializer.MAX_TIMESTAMP`: numbers up to this are seconds, above are ms.
+const MAX_SECONDS_TIMESTAMP: i64 = 9_999_999_999;
+/// `current_step_instance_id` JOB gives a plan job before any step started.
+const PLAN_NOT_STARTED_STEP: i64 = -1;
+/// `current_step_instance_id` JOB gives a fast job before its step started.
+const FAST_NOT_STARTED_STEP: i64 = 0;
+
+/// Fields the legacy status answer carries and v3 `get_job_instance_status` lacks. The proxy
+/// remembers them when the job is submitted through it, or reads them from
+/// `get_job_instance_list` ([`extras_from_job_list`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobExtras {
+    /// Plan id (`bk_job_id`; `-1` for fast tasks).
+    pub bk_job_id: Option<i64>,
+    /// User who started the job.
+    pub operator: Option<String>,
+    /// `1` web, `2` API, `3` cron.
+    pub start_way: Option<i64>,
+}
+
+/// True when `status` is one of JOB's finished run statuses ([`FINISHED_STATUSES`]).
+pub fn is_finished_status(status: i64) -> bool {
+    FINISHED_STATUSES.contains(&status)
+}
+
+/// Format a bk-job timestamp as JOB's v2 endpoints do (`LongTimestampSerializer`):
+/// `yyyy-MM-dd HH:mm:ss` in `tz`, with numbers up to `9999999999` read as seconds and larger
+/// ones as milliseconds. `None` when the instant is outside what chrono can represent.
+pub fn format_legacy_time(ts: i64, tz: Tz) -> Option<String> {
+    let utc = if ts > MAX_SECONDS_TIMESTAMP {
+        DateTime::<Utc>::from_timestamp_millis(ts)
+    } else {
+        DateTime::<Utc>::from_timestamp(ts, 0)
+    }?;
+    Some(
+        utc.with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+    )
+}
+
+/// A duration in milliseconds as the legacy decimal seconds (`LongToDecimalJsonSerializer`).
+pub fn legacy_total_time(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// Translate the `data` of a v3 `get_job_instance_status` answer (asked with
+/// `return_ip_result=true`) into the legacy `data`. See the module documentation for the
+/// field rules and fallbacks. Fails when the v3 data is not the documented shape.
+pub fn to_legacy_status(
+    v3_data: &Value,
+    extras: &JobExtras,
+    tz: Tz,
+) -> Result<Value, TranslateError> {
+    let status = parse_v3_status(v3_data)?;
+    let job = &status.job;
+    let operator = extras.operator.as_deref().unwrap_or(FALLBACK_OPERATOR);
+    let bk_job_id = extras.bk_job_id.unwrap_or(FALLBACK_BK_JOB_ID);
+
+    let mut blocks = Vec::with_capacity(status.steps.len());
+    for (i, step) in status.steps.iter().enumerate() {
+        let at = |key: &str| format!("data.step_instance_list[{i}].{key}");
+        let ip_status: Vec<Value> = step
+            .hosts
+            .iter()
+            .map(|h| json!({"ip": h.ip, "bk_cloud_id": h.bk_cloud_id, "status": h.status}))
+            .collect();
+        blocks.push(json!({
+            "step_instances": [{
+                "step_instance_id": step.step_instance_id,
+                "step_id": UNKNOWN_STEP_ID,
+                "name": step.name,
+                "type": step.step_type,
+                "status": step.status,
+                "execute_count": step.execute_count,
+                "create_time": time_value(step.create_time, tz, || at("create_time"))?,
+                "start_time": time_value(step.start_time, tz, || at("start_time"))?,
+                "end_time": time_value(step.end_time, tz, || at("end_time"))?,
+                "total_time": total_time_value(step.total_time),
+                "operator": operator,
+                "pause": Value::Null,
+                "step_ip_status": ip_status,
+            }]
+        }));
+    }
+
+    let at = |key: &str| format!("data.job_instance.{key}");
+    let job_instance = json!({
+        "job_instance_id": job.job_instance_id,
+        "bk_biz_id": job.bk_biz_id(),
+        "bk_scope_type": job.scope_type(),
+        "bk_scope_id": job.scope_id(),
+        "name": job.name,
+        "operator": operator,
+        "bk_job_id": bk_job_id,
+        "create_time": time_value(job.create_time, tz, || at("create_time"))?,
+        "start_time": time_value(job.start_time, tz, || at("start_time"))?,
+        "end_time": time_value(job.end_time, tz, || at("end_time"))?,
+        "total_time": total_time_value(job.total_time),
+        "status": job.status,
+        "start_way": extras.start_way.unwrap_or(FALLBACK_START_WAY),
+        "current_step_instance_id": current_step_instance_id(&status.steps, bk_job_id),
+    });
+
+    Ok(json!({
+        "is_finished": status.is_finished(),
+        "job_instance": job_instance,
+        "blocks": blocks,
+    }))
+}
+
+/// Query parameters for `GET /api/v3/get_job_instance_list` that find one job instance by
+/// id, in a `create_time` window of ±[`JOB_LIST_MARGIN_MS`] around its known creation time
+/// (JOB requires `create_time_start` and `create_time_end`, both ≥ 1, at most 30 days apart).
+pub fn job_list_query(
+    scope_type: &str,
+    scope_id: &str,
+    job_instance_id: i64,
+    create_time_ms: i64,
+) -> Vec<(String, String)> {
+    let start = create_time_ms.saturating_sub(JOB_LIST_MARGIN_MS).max(1);
+    let end = create_time_ms
+        .saturating_add(JOB_LIST_MARGIN_MS)
+        .max(start.saturating_add(1));
+    [
+        ("bk_scope_type", scope_type.to_owned()),
+        ("bk_scope_id", scope_id.to_owned()),
+        ("job_instance_id", job_instance_id.to_string()),
+        ("create_time_start", start.to_string()),
+        ("create_time_end", end.to_string()),
+        ("start", "0".to_owned()),
+        ("length", "10".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// [`job_list_query`] with scope, id and creation time read from a v3
+/// `get_job_instance_status` `data`. `None` when one of them is missing.
+pub fn job_list_query_from_status(v3_status_data: &Value) -> Option<Vec<(String, String)>> {
+    let job = parse_v3_status(v3_status_data).ok()?.job;
+    let scope_type = job.scope_type()?;
+    let scope_id = job.scope_id()?;
+    Some(job_list_query(
+        &scope_type,
+        &scope_id,
+        job.job_instance_id,
+        job.create_time?,
+    ))
+}
+
+/// Read [`JobExtras`] for `job_instance_id` from the `data` of a v3 `get_job_instance_list`
+/// answer (`EsbPageDataV3<EsbTaskInstanceV3DTO>`: `{start, length, total, data: [...]}`,
+/// items with `job_plan_id`, `operator`, `launch_mode`). `None` when the job is not listed.
+pub fn extras_from_job_list(v3_data: &Value, job_instance_id: i64) -> Option<JobExtras> {
+    let items = match v3_data {
+        Value::Object(page) => page.get("data")?.as_array()?,
+        // Tolerate a bare list of instances.
+        Value::Array(items) => items,
+        _ => return None,
+    };
+    let item = items
+        .iter()
+        .find(|it| it.get("job_instance_id").and_then(Value::as_i64) == Some(job_instance_id))?;
+    Some(JobExtras {
+        bk_job_id: item.get("job_plan_id").and_then(Value::as_i64),
+        operator: item
+            .get("operator")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        start_way: item.get("launch_mode").and_then(Value::as_i64),
+    })
+}
+
+// === helpers ===
+
+/// A v3 time as its legacy JSON value: `null`, or the formatted string.
+pub(crate) fn time_value(
+    ts: Option<i64>,
+    tz: Tz,
+    field: impl FnOnce() -> String,
+) -> Result<Value, TranslateError> {
+    match ts {
+        None => Ok(Value::Null),
+        Some(ts) => format_legacy_time(ts, tz).map(Value::from).ok_or_else(|| {
+            TranslateError::new(
+                RejectReason::Invalid,
+                field(),
+                format!("timestamp {ts} is out of range"),
+            )
+        }),
+    }
+}
+
+/// A v3 duration (ms) as its legacy JSON value: `null`, or decimal seconds.
+pub(crate) fn total_time_value(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |ms| Value::from(legacy_total_time(ms)))
+}
+
+/// The last step that has left "pending", else JOB's initial value.
+fn current_step_instance_id(steps: &[V3Step<'_>], bk_job_id: i64) -> i64 {
+    steps
+        .iter()
+        .rev()
+        .find(|s| s.status.is_some_and(|st| st != STATUS_PENDING))
+        .map_or(
+            if bk_job_id > 0 {
+                PLAN_NOT_STARTED_STEP
+            } else {
+                FAST_NOT_STARTED_STEP
+            },
+            |s| s.step_instance_id,
+        )
+}
+
+// === v3 model (read leniently: optional fields may be null or absent, wrong types fail) ===
+
+/// A parsed v3 `get_job_instance_status` `data`.
+#[derive(Debug)]
+pub(crate) struct V3Status<'a> {
+    /// `finished`.
+    pub(crate) finished: Option<bool>,
+    /// `job_instance`.
+    pub(crate) job: V3Job<'a>,
+    /// `step_instance_list`, in order.
+    pub(crate) steps: Vec<V3Step<'a>>,
+}
+
+impl V3Status<'_> {
+    /// `finished`, else derived from the job status.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+            .unwrap_or_else(|| self.job.status.is_some_and(is_finished_status))
+    }
+}
+
+/// `data.job_instance`.
+#[derive(Debug)]
+pub(crate) struct V3Job<'a> {
+    pub(crate) job_instance_id: i64,
+    pub(crate) bk_biz_id: Option<i64>,
+    pub(crate) bk_scope_type: Option<&'a str>,
+    pub(crate) bk_scope_id: Option<&'a str>,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) status: Option<i64>,
+    pub(crate) create_time: Option<i64>,
+    pub(crate) start_time: Option<i64>,
+    pub(crate) end_time: Option<i64>,
+    pub(crate) total_time: Option<i64>,
+}
+
+impl V3Job<'_> {
+    /// `bk_biz_id`, else the scope id read as an integer (what JOB itself fills in).
+    pub(crate) fn bk_biz_id(&self) -> Option<i64> {
+        self.bk_biz_id
+            .or_else(|| self.bk_scope_id.and_then(|s| s.trim().parse().ok()))
+    }
+
+    /// `bk_scope_type`, else derived from `bk_biz_id`.
+    pub(crate) fn scope_type(&self) -> Option<String> {
+        match (self.bk_scope_type, self.bk_biz_id) {
+            (Some(t), _) => Some(t.to_owned()),
+            (None, Some(id)) => Some(Scope::from_biz_id(id).bk_scope_type.to_owned()),
+            (None, None) => None,
+        }
+    }
+
+    /// `bk_scope_id`, else `bk_biz_id` as a string.
+    pub(crate) fn scope_id(&self) -> Option<String> {
+        match (self.bk_scope_id, self.bk_biz_id) {
+            (Some(s), _) => Some(s.to_owned()),
+            (None, Some(id)) => Some(id.to_string()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// One element of `data.step_instance_list`.
+#[derive(Debug)]
+pub(crate) struct V3Step<'a> {
+    pub(crate) step_instance_id: i64,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) step_type: Option<i64>,
+    pub(crate) status: Option<i64>,
+    pub(crate) execute_count: Option<i64>,
+    pub(crate) create_time: Option<i64>,
+    pub(crate) start_time: Option<i64>,
+    pub(crate) end_time: Option<i64>,
+    pub(crate) total_time: Option<i64>,
+    /// `step_ip_result_list` (absent when empty).
+    pub(crate) hosts: Vec<V3Host<'a>>,
+}
+
+/// One element of `step_ip_result_list`.
+#[derive(Debug)]
+pub(crate) struct V3Host<'a> {
+    pub(crate) bk_host_id: Option<i64>,
+    pub(crate) ip: Option<&'a str>,
+    pub(crate) bk_cloud_id: Option<i64>,
+    pub(crate) status: Option<i64>,
+    /// `None` for `null` or absent (kept apart from `""` for the output).
+    pub(crate) tag: Option<&'a str>,
+    pub(crate) exit_code: Option<i64>,
+    pub(crate) error_code: Option<i64>,
+    pub(crate) start_time: Option<i64>,
+    pub(crate) end_time: Option<i64>,
+    pub(crate) total_time: Option<i64>,
+}
+
+/// Parse a v3 `get_job_instance_status` `data`.
+pub(crate) fn parse_v3_status(data: &Value) -> Result<V3Status<'_>, TranslateError> {
+    let root = Reader::new(data, "data")?;
+    let j = root.req_obj("job_instance")?;
+    let job = V3Job {
+        job_instance_id: j.req_i64("job_instance_id")?,
+        bk_biz_id: j.opt_i64("bk_biz_id")?,
+        bk_scope_type: j.opt_str("bk_scope_type")?,
+        bk_scope_id: j.opt_str("bk_scope_id")?,
+        name: j.opt_str("name")?,
+        status: j.opt_i64("status")?,
+        create_time: j.opt_i64("create_time")?,
+        start_time: j.opt_i64("start_time")?,
+        end_time: j.opt_i64("end_time")?,
+        total_time: j.opt_i64("total_time")?,
+    };
+    let step_values = root.req_array("step_instance_list")?;
+    let mut steps = Vec::with_capacity(step_values.len());
+    for (i, sv) in step_values.iter().enumerate() {
+        let s = Reader::new(sv, format!("data.step_instance_list[{i}]"))?;
+        let host_values = s.opt_array("step_ip_result_list")?;
+        let mut hosts = Vec::with_capacity(host_values.len());
+        for (k, hv) in host_values.iter().enumerate() {
+            let h = Reader::new(
+                hv,
+                format!("data.step_instance_list[{i}].step_ip_result_list[{k}]"),
+            )?;
+            hosts.push(V3Host {
+                bk_host_id: h.opt_i64("bk_host_id")?,
+                ip: h.opt_str("ip")?,
+                bk_cloud_id: h.opt_i64("bk_cloud_id")?,
+                status: h.opt_i64("status")?,
+                tag: h.opt_str("tag")?,
+                exit_code: h.opt_i64("exit_code")?,
+                error_code: h.opt_i64("error_code")?,
+                start_time: h.opt_i64("start_time")?,
+                end_time: h.opt_i64("end_time")?,
+                total_time: h.opt_i64("total_time")?,
+            });
+        }
+        steps.push(V3Step {
+            step_instance_id: s.req_i64("step_instance_id")?,
+            name: s.opt_str("name")?,
+            step_type: s.opt_i64("type")?,
+            status: s.opt_i64("status")?,
+            execute_count: s.opt_i64("execute_count")?,
+            create_time: s.opt_i64("create_time")?,
+            start_time: s.opt_i64("start_time")?,
+            end_time: s.opt_i64("end_time")?,
+            total_time: s.opt_i64("total_time")?,
+            hosts,
+        });
+    }
+    Ok(V3Status {
+        finished: root.opt_bool("finished")?,
+        job,
+        steps,
+    })
+}
+
+/// Typed, path-aware reads from one JSON object of an upstream answer.
+pub(crate) struct Reader<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+}
+
+impl<'a> Reader<'a> {
+    /// `value` must be an object; `path` names it in errors.
+    pub(crate) fn new(value: &'a Value, path: impl Into<String>) -> Result<Self, TranslateError> {
+        let path = path.into();
+        match value {
+            Value::Object(map) => Ok(Self { map, path }),
+            other => Err(wrong_type(path, "an object", other)),
+        }
+    }
+
+    fn field(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    /// An integer, or `None` when null or absent.
+    pub(crate) fn opt_i64(&self, key: &str) -> Result<Option<i64>, TranslateError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| wrong_type(self.field(key), "an integer", v)),
+        }
+    }
+
+    /// A required integer.
+    pub(crate) fn req_i64(&self, key: &str) -> Result<i64, TranslateError> {
+        self.opt_i64(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    /// A string, or `None` when null or absent.
+    pub(crate) fn opt_str(&self, key: &str) -> Result<Option<&'a str>, TranslateError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| wrong_type(self.field(key), "a string", v)),
+        }
+    }
+
+    /// A boolean, or `None` when null or absent.
+    pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, TranslateError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| wrong_type(self.field(key), "a boolean", v)),
+        }
+    }
+
+    /// An array; empty when null or absent.
+    pub(crate) fn opt_array(&self, key: &str) -> Result<&'a [Value], TranslateError> {
+        match self.get(key) {
+            None => Ok(&[]),
+            Some(Value::Array(a)) => Ok(a),
+            Some(v) => Err(wrong_type(self.field(key), "an array", v)),
+        }
+    }
+
+    /// A required array.
+    pub(crate) fn req_array(&self, key: &str) -> Result<&'a [Value], TranslateError> {
+        match self.get(key) {
+            None => Err(self.missing(key)),
+            Some(_) => self.opt_array(key),
+        }
+    }
+
+    /// A required object.
+    pub(crate) fn req_obj(&self, key: &str) -> Result<Reader<'a>, TranslateError> {
+        match self.get(key) {
+            None => Err(self.missing(key)),
+            Some(v) => Reader::new(v, self.field(key)),
+        }
+    }
+
+    fn missing(&self, key: &str) -> TranslateError {
+        TranslateError::new(
+            RejectReason::Missing,
+            self.field(key),
+            "missing in the upstream answer",
+        )
+    }
+}
+
+/// Error for an upstream value of the wrong JSON type.
+pub(crate) fn wrong_type(field: String, expected: &str, got: &Value) -> TranslateError {
+    let kind = match got {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    TranslateError::new(
+        RejectReason::Type,
+        field,
+        format!("expected {expected} in the upstream answer, got {kind}"),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
+    const UTC: Tz = chrono_tz::UTC;
+
+    fn minimal(steps: Value) -> Value {
+        json!({
+            "finished": false,
+            "job_instance": {
+                "job_instance_id": 100, "bk_scope_type": "biz", "bk_scope_id": "2",
+                "name": "n", "status": 2, "create_time": 1521089795887_i64,
+            },
+            "step_instance_list": steps,
+        })
+    }
+
+    #[test]
+    fn time_is_formatted_in_the_configured_zone() {
+        let ms = 1_521_089_795_887;
+        assert_eq!(
+            format_legacy_time(ms, SHANGHAI).as_deref(),
+            Some("2018-03-15 12:56:35")
+        );
+        assert_eq!(
+            format_legacy_time(ms, UTC).as_deref(),
+            Some("2018-03-15 04:56:35")
+        );
+    }
+
+    #[test]
+    fn small_numbers_are_seconds_like_long_timestamp_serializer() {
+        assert_eq!(
+            format_legacy_time(0, SHANGHAI).as_deref(),
+            Some("1970-01-01 08:00:00")
+        );
+        assert_eq!(
+            format_legacy_time(0, UTC).as_deref(),
+            Some("1970-01-01 00:00:00")
+        );
+        assert_eq!(
+            format_legacy_time(1_521_089_795, SHANGHAI).as_deref(),
+            Some("2018-03-15 12:56:35")
+        );
+        // The boundary: 9999999999 is still seconds, one more is milliseconds.
+        assert_eq!(
+            format_legacy_time(9_999_999_999, UTC).as_deref(),
+            Some("2286-11-20 17:46:39")
+        );
+        assert_eq!(
+            format_legacy_time(10_000_000_000, UTC).as_deref(),
+            Some("1970-04-26 17:46:40")
+        );
+        assert_eq!(format_legacy_time(i64::MAX, UTC), None);
+    }
+
+    #[test]
+    fn total_time_is_decimal_seconds() {
+        assert_eq!(legacy_total_time(3169), 3.169);
+        assert_eq!(legacy_total_time(0), 0.0);
+        assert_eq!(legacy_total_time(60_000), 60.0);
+        assert_eq!(total_time_value(Some(3169)).to_string(), "3.169");
+        assert_eq!(total_time_value(Some(2000)).to_string(), "2.0");
+        assert_eq!(total_time_value(None), Value::Null);
+    }
+
+    #[test]
+    fn null_times_stay_null_and_zone_applies_everywhere() {
+        let v3 = minimal(json!([{
+            "step_instance_id": 1, "name": "s", "type": 1, "status": 2, "execute_count": 0,
+            "create_time": 1521089795887_i64, "start_time": null,
+        }]));
+        let out = to_legacy_status(&v3, &JobExtras::default(), UTC).unwrap();
+        let job = &out["job_instance"];
+        assert_eq!(job["create_time"], "2018-03-15 04:56:35");
+        assert_eq!(job["start_time"], Value::Null);
+        assert_eq!(job["end_time"], Value::Null);
+        assert_eq!(job["total_time"], Value::Null);
+        let step = &out["blocks"][0]["step_instances"][0];
+        assert_eq!(step["create_time"], "2018-03-15 04:56:35");
+        assert_eq!(step["start_time"], Value::Null);
+        assert_eq!(step["step_ip_status"], json!([]));
+        assert_eq!(step["pause"], Value::Null);
+    }
+
+    #[test]
+    fn unknown_extras_use_the_documented_fallbacks() {
+        let out = to_legacy_status(&minimal(json!([])), &JobExtras::default(), SHANGHAI).unwrap();
+        let job = &out["job_instance"];
+        assert_eq!(job["bk_job_id"], FALLBACK_BK_JOB_ID);
+        assert_eq!(job["operator"], FALLBACK_OPERATOR);
+        assert_eq!(job["start_way"], FALLBACK_START_WAY);
+        assert_eq!(job["bk_biz_id"], 2);
+        assert_eq!(job["current_step_instance_id"], 0);
+        assert_eq!(out["is_finished"], false);
+    }
+
+    #[test]
+    fn current_step_is_the_last_one_started() {
+        let step = |id: i64, status: i64| json!({"step_instance_id": id, "status": status});
+        let cur = |steps: Value, extras: &JobExtras| {
+            to_legacy_status(&minimal(steps), extras, UTC).unwrap()["job_instance"]
+                ["current_step_instance_id"]
+                .clone()
+        };
+        let fast = JobExtras::default();
+        let plan = JobExtras {
+            bk_job_id: Some(7),
+            ..JobExtras::default()
+        };
+        assert_eq!(cur(json!([step(1, 3), step(2, 2), step(3, 1)]), &fast), 2);
+        assert_eq!(cur(json!([step(1, 3), step(2, 4), step(3, 1)]), &fast), 2);
+        assert_eq!(cur(json!([step(1, 3), step(2, 3), step(3, 3)]), &fast), 3);
+        assert_eq!(cur(json!([step(1, 1), step(2, 1)]), &fast), 0);
+        assert_eq!(cur(json!([step(1, 1), step(2, 1)]), &plan), -1);
+    }
+
+    #[test]
+    fn finished_falls_back_to_the_status_set() {
+        let mut v3 = minimal(json!([]));
+        if let Some(m) = v3.as_object_mut() {
+            m.remove("finished");
+        }
+        v3["job_instance"]["status"] = json!(13);
+        let out = to_legacy_status(&v3, &JobExtras::default(), UTC).unwrap();
+        assert_eq!(out["is_finished"], true);
+        for s in [1, 2, 7, 10, 12, 15] {
+            assert!(!is_finished_status(s), "{s}");
+        }
+        for s in FINISHED_STATUSES {
+            assert!(is_finished_status(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn malformed_data_names_the_field() {
+        let err = to_legacy_status(&json!([]), &JobExtras::default(), UTC).unwrap_err();
+        assert_eq!(
+            (err.reason, err.field.as_str()),
+            (RejectReason::Type, "data")
+        );
+
+        let err = to_legacy_status(
+            &json!({"step_instance_list": []}),
+            &JobExtras::default(),
+            UTC,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.reason, err.field.as_str()),
+            (RejectReason::Missing, "data.job_instance")
+        );
+
+        let v3 = minimal(json!([{"step_instance_id": 1, "step_ip_result_list": [
+            {"ip": "10.0.0.1", "bk_cloud_id": 0, "status": 9},
+            {"ip": "10.0.0.2", "bk_cloud_id": 0, "status": "9"},
+        ]}]));
+        let err = to_legacy_status(&v3, &JobExtras::default(), UTC).unwrap_err();
+        assert_eq!(err.reason, RejectReason::Type);
+        assert_eq!(
+            err.field,
+            "data.step_instance_list[0].step_ip_result_list[1].status"
+        );
+
+        let v3 = minimal(json!([{"name": "no id"}]));
+        let err = to_legacy_status(&v3, &JobExtras::default(), UTC).unwrap_err();
+        assert_eq!(err.field, "data.step_instance_list[0].step_instance_id");
+
+        let mut v3 = minimal(json!([]));
+        v3["job_instance"]["end_time"] = json!(i64::MAX);
+        let err = to_legacy_status(&v3, &JobExtras::default(), UTC).unwrap_err();
+        assert_eq!(
+            (err.reason, err.field.as_str()),
+            (RejectReason::Invalid, "data.job_instance.end_time")
+        );
+    }
+
+    #[test]
+    fn job_list_query_brackets_the_create_time() {
+        let q = job_list_query("biz", "2", 100, 1_700_000_000_000);
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("bk_scope_type"), Some("biz"));
+        assert_eq!(get("bk_scope_id"), Some("2"));
+        assert_eq!(get("job_instance_id"), Some("100"));
+        assert_eq!(get("create_time_start"), Some("1699996400000"));
+        assert_eq!(get("create_time_end"), Some("1700003600000"));
+
+        // JOB rejects a start below 1.
+        let q = job_list_query("biz", "2", 100, 5);
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("create_time_start"), Some("1"));
+        assert_eq!(get("create_time_end"), Some("3600005"));
+
+        let q = job_list_query_from_status(&minimal(json!([]))).unwrap();
+        assert!(q.contains(&("create_time_start".into(), "1521086195887".into())));
+        assert_eq!(job_list_query_from_status(&json!({})), None);
+    }
+
+    #[test]
+    fn extras_are_read_from_the_job_list() {
+        let page = json!({"start": 0, "length": 10, "total": 2, "data": [
+            {"job_instance_id": 99, "job_plan_id": 1, "operator": "x", "launch_mode": 1},
+            {"job_instance_id": 100, "job_plan_id": 1024, "operator": "admin", "launch_mode": 3},
+        ]});
+        assert_eq!(
+            extras_from_job_list(&page, 100),
+            Some(JobExtras {
+                bk_job_id: Some(1024),
+                operator: Some("admin".into()),
+                start_way: Some(3),
+            })
+        );
+        assert_eq!(extras_from_job_list(&page, 101), None);
+        assert_eq!(extras_from_job_list(&json!({"total": 0}), 100), None);
+        assert_eq!(extras_from_job_list(&Value::Null, 100), None);
+    }
+
+    #[test]
+    fn extras_deserialize_with_missing_fields() {
+        let e: JobExtras = serde_json::from_value(json!({"operator": "admin"})).unwrap();
+        assert_eq!(
+            e,
+            JobExtras {
+                operator: Some("admin".into()),
+                ..JobExtras::default()
+            }
+        );
+    }
+
+    #[test]
+    fn bk_biz_id_comes_from_the_scope_id_for_biz_sets_too() {
+        let mut v3 = minimal(json!([]));
+        v3["job_instance"]["bk_scope_type"] = json!("biz_set");
+        v3["job_instance"]["bk_scope_id"] = json!("9991001");
+        let out = to_legacy_status(&v3, &JobExtras::default(), UTC).unwrap();
+        assert_eq!(out["job_instance"]["bk_biz_id"], 9_991_001);
+        assert_eq!(out["job_instance"]["bk_scope_type"], "biz_set");
+    }
+}

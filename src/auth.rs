@@ -1,0 +1,231 @@
+//! Who is calling, and what goes into `X-Bkapi-Authorization` upstream.
+//!
+//! Sources, as on the API gateway (`spec/gateway-and-peers.md` §1.2):
+//! 1. an incoming `X-Bkapi-Authorization` JSON object wins entirely;
+//! 2. otherwise the legacy JSON body, then the query string, then the `bk_token` cookie.
+//!
+//! Credentials are always removed from the forwarded body, whichever source won.
+
+use crate::config::{AuthConfig, AuthMode};
+use crate::error::ShimError;
+use crate::translate::Credentials;
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+/// Header carrying credentials to the gateway.
+pub const AUTHORIZATION_HEADER: &str = "x-bkapi-authorization";
+
+/// Find the caller's credentials. `body` loses its credential keys.
+pub fn identify(
+    headers: &HeaderMap,
+    query: &Map<String, Value>,
+    body: &mut Map<String, Value>,
+) -> Result<Credentials, ShimError> {
+    let from_body = Credentials::take_from(body);
+    if let Some(h) = headers.get(AUTHORIZATION_HEADER) {
+        let text = h.to_str().map_err(|_| ShimError::BadAuthHeader)?;
+        return Credentials::from_header_json(text).ok_or(ShimError::BadAuthHeader);
+    }
+    let mut query = query.clone();
+    let mut creds = from_body.or(Credentials::take_from(&mut query));
+    if creds.bk_token.is_none() {
+        creds.bk_token = cookie(headers, "bk_token");
+    }
+    Ok(creds)
+}
+
+/// Value of cookie `name`, if any.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The shim's own identity in `app` mode.
+#[derive(Clone, Default)]
+pub struct AppIdentity {
+    /// App code.
+    pub app_code: String,
+    /// App secret (never logged; `Debug` hides it).
+    pub app_secret: Option<String>,
+}
+
+impl std::fmt::Debug for AppIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppIdentity")
+            .field("app_code", &self.app_code)
+            .field("app_secret", &self.app_secret.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl AppIdentity {
+    /// Load the secret for `app` mode: the file wins over the environment variable.
+    pub fn load(cfg: &AuthConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        if cfg.mode != AuthMode::App {
+            return Ok(Self::default());
+        }
+        let secret = match &cfg.app_secret_file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| format!("auth.app_secret_file {}: {e}", p.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => env(&cfg.app_secret_env).map(|s| s.trim().to_owned()),
+        }
+        .filter(|s| !s.is_empty());
+        if secret.is_none() {
+            return Err(format!(
+                "auth.mode = \"app\" needs the app secret in ${} or auth.app_secret_file",
+                cfg.app_secret_env
+            ));
+        }
+        Ok(Self {
+            app_code: cfg.app_code.clone(),
+            app_secret: secret,
+        })
+    }
+}
+
+/// What to send upstream for this caller.
+#[derive(Debug, Clone)]
+pub struct UpstreamAuth {
+    /// `X-Bkapi-Authorization` value (contains secrets).
+    pub header: String,
+    /// `X-Bk-Username` for `/api/v3/system/*` calls.
+    pub system_user: Option<String>,
+    /// Call `/api/v3/system/<resource>`.
+    pub system_api: bool,
+}
+
+/// Build the upstream credentials for `caller` under `cfg`.
+pub fn upstream_auth(
+    cfg: &AuthConfig,
+    app: &AppIdentity,
+    caller: &Credentials,
+) -> Result<UpstreamAuth, ShimError> {
+    match cfg.mode {
+        AuthMode::Passthrough => Ok(UpstreamAuth {
+            header: caller.header_value(),
+            system_user: None,
+            system_api: false,
+        }),
+        AuthMode::App => {
+            let secret = app.app_secret.clone().ok_or(ShimError::AppSecretMissing)?;
+            let mut creds = Credentials {
+                app_code: Some(app.app_code.clone()),
+                app_secret: Some(secret),
+                ..Credentials::default()
+            };
+            if cfg.system_api {
+                return Ok(UpstreamAuth {
+                    header: creds.header_value(),
+                    system_user: caller.username.clone(),
+                    system_api: true,
+                });
+            }
+            // The user: a verified ticket when the caller has one, else the user name.
+            if caller.access_token.is_some() {
+                creds.access_token = caller.access_token.clone();
+            } else if caller.bk_token.is_some() {
+                creds.bk_token = caller.bk_token.clone();
+            } else {
+                creds.username = caller.username.clone();
+            }
+            Ok(UpstreamAuth {
+                header: creds.header_value(),
+                system_user: None,
+                system_api: false,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn header_wins_entirely_but_body_is_still_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            AUTHORIZATION_HEADER,
+            http::HeaderValue::from_static(r#"{"bk_app_code":"h","access_token":"t"}"#),
+        );
+        let mut body = obj(json!({"bk_app_code": "b", "bk_app_secret": "s", "bk_biz_id": 1}));
+        let c = identify(&h, &Map::new(), &mut body).unwrap_or_default();
+        assert_eq!(c.app_code.as_deref(), Some("h"));
+        assert!(c.app_secret.is_none());
+        assert_eq!(body.len(), 1);
+    }
+
+    #[test]
+    fn bad_header_is_an_error() {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION_HEADER, http::HeaderValue::from_static("nope"));
+        let r = identify(&h, &Map::new(), &mut Map::new());
+        assert_eq!(r.err(), Some(ShimError::BadAuthHeader));
+    }
+
+    #[test]
+    fn body_then_query_then_cookie() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_static("a=1; bk_token=cookie-tok; c=3"),
+        );
+        let q = obj(json!({"bk_app_code": "q", "bk_username": "qu"}));
+        let mut body = obj(json!({"bk_app_code": "b"}));
+        let c = identify(&h, &q, &mut body).unwrap_or_default();
+        assert_eq!(c.app_code.as_deref(), Some("b"));
+        assert_eq!(c.username.as_deref(), Some("qu"));
+        assert_eq!(c.bk_token.as_deref(), Some("cookie-tok"));
+    }
+
+    #[test]
+    fn app_mode_uses_own_secret_and_callers_user() {
+        let cfg = AuthConfig {
+            mode: AuthMode::App,
+            app_code: "shim".into(),
+            ..AuthConfig::default()
+        };
+        let app = AppIdentity {
+            app_code: "shim".into(),
+            app_secret: Some("own".into()),
+        };
+        let caller = Credentials {
+            app_code: Some("client".into()),
+            app_secret: Some("client-secret".into()),
+            username: Some("alice".into()),
+            ..Credentials::default()
+        };
+        let a = upstream_auth(&cfg, &app, &caller).unwrap_or_else(|e| panic!("{e}"));
+        let v: Value = serde_json::from_str(&a.header).unwrap_or_default();
+        assert_eq!(
+            v,
+            json!({"bk_app_code": "shim", "bk_app_secret": "own", "bk_username": "alice"})
+        );
+        let sys = AuthConfig {
+            system_api: true,
+            ..cfg
+        };
+        let a = upstream_auth(&sys, &app, &caller).unwrap_or_else(|e| panic!("{e}"));
+        assert!(a.system_api);
+        assert_eq!(a.system_user.as_deref(), Some("alice"));
+    }
+}

@@ -1,0 +1,289 @@
+//! Command line: `serve`, `translate`, `check-config`, `stub-gateway` (DESIGN §2).
+
+use crate::app::{self, ConfigSource, Overrides};
+use crate::config::{Config, LogFormat};
+use crate::translate::{self, Options, Route, StepsPolicy, envelope};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code for configuration errors (`EX_USAGE`… sysexits' `EX_CONFIG` is 78, but
+/// DESIGN fixes 64).
+pub const EXIT_CONFIG: u8 = 64;
+
+/// bk-job-shim: legacy BlueKing ESB JOB APIs on top of JOB v3 on the API gateway.
+#[derive(Debug, Parser)]
+#[command(name = "bk-job-shim", version, about)]
+pub struct Args {
+    /// Log format (overrides `log.format` and `BK_JOB_SHIM_LOG__FORMAT`).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy (built-in defaults when no config file is given).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// API listen address (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Admin listen address (default 127.0.0.1:9090).
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
+        /// Upstream gateway stage base URL, or `stub`.
+        #[arg(long)]
+        upstream: Option<String>,
+    },
+    /// Print the upstream request the shim would send for a legacy body (offline).
+    Translate {
+        /// Legacy path, e.g. /api/c/compapi/v2/job/execute_job/.
+        #[arg(long)]
+        path: String,
+        /// What to do with `steps` (default: the config's `legacy.steps`, else reject).
+        #[arg(long, value_enum)]
+        steps: Option<StepsArg>,
+        /// Configuration file to take `legacy.*` from.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Body file, or `-` / nothing for standard input.
+        file: Option<PathBuf>,
+    },
+    /// Validate a configuration file: exit 0, or print every problem and exit 64.
+    CheckConfig {
+        /// TOML configuration file.
+        file: PathBuf,
+    },
+    /// Run the built-in emulator of the bk-job v3 gateway.
+    StubGateway {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+    },
+}
+
+/// `--steps` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StepsArg {
+    /// Refuse non-empty steps.
+    Reject,
+    /// Drop them with a warning.
+    Ignore,
+}
+
+/// Parse the command line and run it.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Command::Serve {
+            config,
+            listen,
+            admin_listen,
+            upstream,
+        } => serve(
+            ConfigSource {
+                path: config,
+                overrides: Overrides {
+                    listen,
+                    admin_listen,
+                    upstream,
+                },
+            },
+            args.log_format,
+        ),
+        Command::Translate {
+            path,
+            steps,
+            config,
+            file,
+        } => translate_cmd(&path, steps, config, file),
+        Command::CheckConfig { file } => check_config(&file),
+        Command::StubGateway { listen } => stub_gateway(listen, args.log_format),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
+    let config = match source.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bk-job-shim: invalid configuration:\n{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    crate::telemetry::init(log_format.unwrap_or(config.log.format), &config.log.filter);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bk-job-shim: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let running = match app::start_with(config, source).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                return ExitCode::FAILURE;
+            }
+        };
+        let running = std::sync::Arc::new(tokio::sync::Mutex::new(Some(running)));
+        #[cfg(unix)]
+        if let Some(mut hup) = crate::shutdown::hangups() {
+            let r = running.clone();
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP received: reloading configuration");
+                    if let Some(running) = r.lock().await.as_ref() {
+                        let _ = running.reload().await;
+                    }
+                }
+            });
+        }
+        crate::shutdown::terminate().await;
+        let taken = running.lock().await.take();
+        match taken {
+            Some(r) => {
+                if r.shutdown().await {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            None => ExitCode::SUCCESS,
+        }
+    })
+}
+
+fn stub_gateway(listen: SocketAddr, log_format: Option<LogFormat>) -> ExitCode {
+    crate::telemetry::init(log_format.unwrap_or_default(), "info");
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bk-job-shim: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("bk-job-shim: cannot listen on {listen}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(%listen, "stub bk-job gateway listening");
+        let stub = std::sync::Arc::new(crate::stub::StubGateway::new(
+            crate::stub::StubOptions::default(),
+        ));
+        match crate::stub::serve(listener, stub, crate::shutdown::terminate()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bk-job-shim: stub gateway failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match Config::load(Some(file), std::env::vars()) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for p in &e.0 {
+                eprintln!("{}: {p}", file.display());
+            }
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+/// The `translate` output for one legacy body: `Ok` is the upstream request, `Err` the
+/// legacy error envelope.
+pub fn describe(path: &str, body: &[u8], options: &Options) -> Result<Value, Value> {
+    let err = |code, msg: String| envelope::error(code, &msg, "offline");
+    let route = Route::from_path(path).ok_or_else(|| {
+        err(
+            translate::codes::COMPONENT_NOT_FOUND,
+            format!("component not found: {path}"),
+        )
+    })?;
+    let map = translate::parse_body(body)
+        .map_err(|e| err(translate::codes::ARGUMENT_ERROR, e.message()))?;
+    let t = translate::translate_request(&route, map, options)
+        .map_err(|e| err(translate::codes::ARGUMENT_ERROR, e.message()))?;
+    let query: serde_json::Map<String, Value> = t
+        .request
+        .query
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+    Ok(json!({
+        "method": t.request.method.as_str(),
+        "path": t.request.path(),
+        "query": query,
+        "body": t.request.body,
+        "authorization": t.credentials.redacted(),
+        "warnings": t.request.warnings,
+    }))
+}
+
+fn translate_cmd(
+    path: &str,
+    steps: Option<StepsArg>,
+    config: Option<PathBuf>,
+    file: Option<PathBuf>,
+) -> ExitCode {
+    let mut options = Options::default();
+    if let Some(c) = config {
+        match Config::load(Some(&c), std::env::vars()) {
+            Ok(c) => options.steps = c.legacy.steps,
+            Err(e) => {
+                eprintln!("bk-job-shim: invalid configuration:\n{e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
+    if let Some(s) = steps {
+        options.steps = match s {
+            StepsArg::Reject => StepsPolicy::Reject,
+            StepsArg::Ignore => StepsPolicy::Ignore,
+        };
+    }
+    let mut body = Vec::new();
+    let read = match file.as_deref() {
+        None => std::io::stdin().read_to_end(&mut body).map(|_| ()),
+        Some(p) if p.as_os_str() == "-" => std::io::stdin().read_to_end(&mut body).map(|_| ()),
+        Some(p) => std::fs::read(p).map(|b| body = b),
+    };
+    if let Err(e) = read {
+        eprintln!("bk-job-shim: cannot read the body: {e}");
+        return ExitCode::FAILURE;
+    }
+    let (out, code) = match describe(path, &body, &options) {
+        Ok(v) => (v, ExitCode::SUCCESS),
+        Err(v) => (v, ExitCode::FAILURE),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).unwrap_or_else(|_| out.to_string())
+    );
+    code
+}

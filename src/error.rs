@@ -1,0 +1,280 @@
+//! The one place where every failure becomes a legacy response.
+//!
+//! [`ShimError`] covers everything the shim can refuse or fail at; [`ShimError::reply`]
+//! maps each variant (exhaustively, no wildcard) to the legacy code, message and the HTTP
+//! status used in `legacy.error_status = "gateway"` mode. In the default `esb` mode every
+//! reply is HTTP 200 with `result: false`, as ESB did.
+//!
+//! Messages never contain credentials: the variants carry no request data other than
+//! field names, app codes and upstream error descriptions.
+
+use crate::config::ErrorStatus;
+use crate::translate::{TranslateError, codes};
+use http::StatusCode;
+use std::time::Duration;
+
+/// Why an upstream exchange failed before a usable reply arrived.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// TCP connect failed (refused, unreachable, connect timeout).
+    #[error("cannot connect to the upstream gateway: {0}")]
+    Connect(String),
+    /// No complete reply within `upstream.timeout`.
+    #[error("upstream gateway timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection broke after the request was sent.
+    #[error("upstream connection failed: {0}")]
+    Reset(String),
+    /// The reply body could not be used (not JSON, not an envelope, too large).
+    #[error("upstream reply is not a valid JOB response: {0}")]
+    BadBody(String),
+    /// A non-success HTTP status without a recognisable error body.
+    #[error("upstream gateway answered HTTP {0}")]
+    Status(u16),
+}
+
+impl UpstreamError {
+    /// Metric label (`bk_job_shim_upstream_errors_total{kind}`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::Reset(_) => "reset",
+            UpstreamError::BadBody(_) => "bad_body",
+            UpstreamError::Status(s) if *s >= 500 => "status_5xx",
+            UpstreamError::Status(_) => "status_4xx",
+        }
+    }
+}
+
+/// Everything that ends a request with a shim-made error reply.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ShimError {
+    /// No such legacy API.
+    #[error("component not found: {0}")]
+    NotFound(String),
+    /// A method other than GET/POST.
+    #[error("method {0} is not allowed, use POST (or GET for query APIs)")]
+    MethodNotAllowed(String),
+    /// Body over `server.max_body_bytes`.
+    #[error("request body exceeds the limit of {0} bytes")]
+    BodyTooLarge(usize),
+    /// The body could not be read from the client.
+    #[error("cannot read request body: {0}")]
+    BodyRead(String),
+    /// The legacy request is invalid (names the field).
+    #[error("{0}")]
+    Translate(TranslateError),
+    /// `X-Bkapi-Authorization` is present but not a JSON object.
+    #[error("request header X-Bkapi-Authorization is not a valid JSON object")]
+    BadAuthHeader,
+    /// No app code anywhere.
+    #[error("APP Code [bk_app_code] cannot be empty")]
+    MissingAppCode,
+    /// App code not in `auth.allowed_apps`.
+    #[error("APP [{0}] is not allowed to call this shim")]
+    AppNotAllowed(String),
+    /// `callback_url` host not in `auth.callback_hosts`.
+    #[error("Parameters error: [callback_url] host {0:?} is not in the allowed callback hosts")]
+    CallbackNotAllowed(String),
+    /// Over the app's quota (or the limiter backend is down with `fail_open = false`).
+    #[error("Access frequency limit: APP [{app}] exceeded its rate limit")]
+    RateLimited {
+        /// App code.
+        app: String,
+        /// Seconds until a request may be admitted.
+        retry_after: u64,
+    },
+    /// `auth.mode = "app"` but the shim's secret is not available.
+    #[error("the shim's app secret is not configured")]
+    AppSecretMissing,
+    /// The upstream gateway refused the request with one of its own errors (APIGW 16xxxxx).
+    #[error("{message}")]
+    Gateway {
+        /// Legacy code (1306000, 1306403, 1306404, 1306429, 1306201).
+        code: i64,
+        /// Message including the gateway's reason.
+        message: String,
+        /// The gateway's HTTP status.
+        status: u16,
+    },
+    /// The upstream exchange failed.
+    #[error("request third-party system JOB error: {0}")]
+    Upstream(UpstreamError),
+}
+
+/// What a [`ShimError`] becomes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReply {
+    /// HTTP status to use.
+    pub status: StatusCode,
+    /// Legacy `code`.
+    pub code: i64,
+    /// Legacy `message`.
+    pub message: String,
+    /// `Retry-After` seconds (rate limiting, gateway mode).
+    pub retry_after: Option<u64>,
+    /// Metric `outcome` label.
+    pub outcome: &'static str,
+}
+
+impl ShimError {
+    /// Legacy code, real HTTP status and metric outcome of this error.
+    fn parts(&self) -> (i64, StatusCode, &'static str) {
+        use StatusCode as S;
+        match self {
+            ShimError::NotFound(_) => (codes::COMPONENT_NOT_FOUND, S::NOT_FOUND, "rejected"),
+            ShimError::MethodNotAllowed(_) => (
+                codes::COMPONENT_NOT_FOUND,
+                S::METHOD_NOT_ALLOWED,
+                "rejected",
+            ),
+            ShimError::BodyTooLarge(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
+            ShimError::BodyRead(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
+            ShimError::Translate(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
+            ShimError::CallbackNotAllowed(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
+            ShimError::BadAuthHeader => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
+            ShimError::MissingAppCode => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
+            ShimError::AppNotAllowed(_) => (codes::APP_PERMISSION_DENIED, S::FORBIDDEN, "denied"),
+            ShimError::RateLimited { .. } => {
+                (codes::RATE_LIMITED, S::TOO_MANY_REQUESTS, "rate_limited")
+            }
+            ShimError::AppSecretMissing => (
+                codes::COMMON_ERROR,
+                S::INTERNAL_SERVER_ERROR,
+                "upstream_error",
+            ),
+            ShimError::Gateway { code, status, .. } => {
+                let s = StatusCode::from_u16(*status).unwrap_or(S::BAD_GATEWAY);
+                let outcome = if *code == codes::THIRD_PARTY_ERROR {
+                    "upstream_error"
+                } else {
+                    "denied"
+                };
+                (*code, s, outcome)
+            }
+            ShimError::Upstream(e) => {
+                let s = match e {
+                    UpstreamError::Timeout(_) => S::GATEWAY_TIMEOUT,
+                    UpstreamError::Connect(_)
+                    | UpstreamError::Reset(_)
+                    | UpstreamError::BadBody(_)
+                    | UpstreamError::Status(_) => S::BAD_GATEWAY,
+                };
+                (codes::THIRD_PARTY_ERROR, s, "upstream_error")
+            }
+        }
+    }
+
+    /// The reply for this error under `mode`.
+    pub fn reply(&self, mode: ErrorStatus) -> ErrorReply {
+        let (code, real_status, outcome) = self.parts();
+        let status = match mode {
+            ErrorStatus::Esb => StatusCode::OK,
+            ErrorStatus::Gateway => real_status,
+        };
+        let retry_after = match (self, mode) {
+            (ShimError::RateLimited { retry_after, .. }, ErrorStatus::Gateway) => {
+                Some((*retry_after).max(1))
+            }
+            _ => None,
+        };
+        ErrorReply {
+            status,
+            code,
+            message: self.to_string(),
+            retry_after,
+            outcome,
+        }
+    }
+
+    /// Map an API gateway (apisix) error code to the legacy code (spec §5.4).
+    pub fn from_gateway(status: u16, apigw_code: Option<i64>, message: &str) -> ShimError {
+        let code = match (apigw_code, status) {
+            (Some(c), _) if (1_640_000..1_640_100).contains(&c) => codes::COMMON_ERROR,
+            (Some(c), _) if (1_640_100..1_640_300).contains(&c) => codes::COMMON_ERROR,
+            (Some(c), _) if (1_640_300..1_640_400).contains(&c) => codes::APP_PERMISSION_DENIED,
+            (Some(c), _) if (1_640_400..1_640_500).contains(&c) => codes::COMPONENT_NOT_FOUND,
+            (Some(c), _) if (1_641_000..1_642_000).contains(&c) => codes::ARGUMENT_ERROR,
+            (Some(c), _) if (1_642_900..1_643_000).contains(&c) => codes::RATE_LIMITED,
+            (_, 400 | 401) => codes::COMMON_ERROR,
+            (_, 403) => codes::APP_PERMISSION_DENIED,
+            (_, 404) => codes::COMPONENT_NOT_FOUND,
+            (_, 413 | 414) => codes::ARGUMENT_ERROR,
+            (_, 429) => codes::RATE_LIMITED,
+            _ => codes::THIRD_PARTY_ERROR,
+        };
+        let message = if message.is_empty() {
+            format!("API gateway answered HTTP {status}")
+        } else {
+            format!("API gateway error: {message}")
+        };
+        ShimError::Gateway {
+            code,
+            message,
+            status,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::RejectReason;
+
+    #[test]
+    fn esb_mode_is_always_200() {
+        let all = [
+            ShimError::NotFound("x".into()),
+            ShimError::MethodNotAllowed("PUT".into()),
+            ShimError::BodyTooLarge(10),
+            ShimError::Translate(TranslateError::new(RejectReason::Type, "bk_job_id", "x")),
+            ShimError::MissingAppCode,
+            ShimError::AppNotAllowed("a".into()),
+            ShimError::RateLimited {
+                app: "a".into(),
+                retry_after: 0,
+            },
+            ShimError::Upstream(UpstreamError::Timeout(Duration::from_secs(1))),
+            ShimError::from_gateway(429, Some(1_642_903), "limited"),
+        ];
+        for e in &all {
+            assert_eq!(e.reply(ErrorStatus::Esb).status, StatusCode::OK, "{e:?}");
+            assert!(e.reply(ErrorStatus::Esb).retry_after.is_none());
+        }
+    }
+
+    #[test]
+    fn gateway_mode_uses_real_statuses() {
+        let r = ShimError::RateLimited {
+            app: "a".into(),
+            retry_after: 0,
+        }
+        .reply(ErrorStatus::Gateway);
+        assert_eq!(
+            (r.status.as_u16(), r.code, r.retry_after),
+            (429, 1306429, Some(1))
+        );
+        let r = ShimError::Upstream(UpstreamError::Timeout(Duration::from_secs(1)))
+            .reply(ErrorStatus::Gateway);
+        assert_eq!((r.status.as_u16(), r.code), (504, 1306201));
+        let r = ShimError::BodyTooLarge(1).reply(ErrorStatus::Gateway);
+        assert_eq!((r.status.as_u16(), r.code), (413, 1306406));
+    }
+
+    #[test]
+    fn gateway_codes_map_per_spec() {
+        let code = |s, c| {
+            ShimError::from_gateway(s, c, "m")
+                .reply(ErrorStatus::Esb)
+                .code
+        };
+        assert_eq!(code(400, Some(1_640_001)), 1306000);
+        assert_eq!(code(403, Some(1_640_301)), 1306403);
+        assert_eq!(code(404, Some(1_640_401)), 1306404);
+        assert_eq!(code(429, Some(1_642_902)), 1306429);
+        assert_eq!(code(502, Some(1_650_201)), 1306201);
+        assert_eq!(code(504, None), 1306201);
+        assert_eq!(code(400, None), 1306000);
+    }
+}

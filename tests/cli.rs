@@ -1,0 +1,142 @@
+//! The binary's offline commands: `check-config` and `translate`, and the example config.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use bk_job_shim::config::Config;
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bk-job-shim"))
+}
+
+fn run_translate(path: &str, body: &str, extra: &[&str]) -> (i32, Value) {
+    let mut child = bin()
+        .args(["translate", "--path", path])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn example_config_parses_and_sets_every_key() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/bk-job-shim.toml");
+    let c = Config::load(Some(std::path::Path::new(path)), Vec::new()).unwrap();
+    // The example states the defaults: parsing it gives the built-in configuration.
+    assert_eq!(c, Config::default());
+    // And it names every key of every section (commented or not).
+    let text = std::fs::read_to_string(path).unwrap();
+    for key in [
+        "listen",
+        "admin_listen",
+        "max_body_bytes",
+        "shutdown_grace",
+        "header_read_timeout",
+        "url",
+        "timeout",
+        "connect_timeout",
+        "pool_idle_timeout",
+        "pool_max_idle_per_host",
+        "[upstream.headers]",
+        "steps",
+        "error_status",
+        "timezone",
+        "job_cache_capacity",
+        "job_cache_ttl",
+        "mode",
+        "allowed_apps",
+        "app_code",
+        "app_secret_env",
+        "app_secret_file",
+        "system_api",
+        "callback_hosts",
+        "backend",
+        "redis_url",
+        "fail_open",
+        "[rate_limit.rates]",
+        "__default",
+        "format",
+        "filter",
+    ] {
+        assert!(
+            text.contains(key),
+            "config/bk-job-shim.toml does not mention {key}"
+        );
+    }
+    let status = bin().args(["check-config", path]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn check_config_lists_every_problem_and_exits_64() {
+    let p = harness::temp_file(
+        "bad.toml",
+        "[server]\nlisten = \"nope\"\n[upstream]\nurl = \"ftp://x\"\nextra = 1\n[legacy]\nsteps = \"maybe\"\n",
+    );
+    let out = bin().args(["check-config"]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in ["listen", "extra", "steps"] {
+        assert!(err.contains(needle), "missing {needle} in:\n{err}");
+    }
+    assert!(err.lines().count() >= 3, "{err}");
+}
+
+#[test]
+fn translate_prints_the_upstream_request_with_secrets_hidden() {
+    let body = r#"{"bk_app_code":"esb_test","bk_app_secret":"xxx","bk_token":"yyy","bk_biz_id":1,"bk_job_id":100,
+                   "global_vars":[{"id":437,"value":"new String value"}]}"#;
+    let (code, out) = run_translate("/api/c/compapi/v2/job/execute_job/", body, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["method"], "POST");
+    assert_eq!(out["path"], "/api/v3/execute_job_plan");
+    assert_eq!(out["body"]["job_plan_id"], 100);
+    assert_eq!(out["authorization"]["bk_app_secret"], "***");
+    assert_eq!(out["authorization"]["bk_token"], "***");
+    assert_eq!(out["authorization"]["bk_app_code"], "esb_test");
+    assert!(!out.to_string().contains("yyy"));
+}
+
+#[test]
+fn translate_reports_errors_as_legacy_envelope_exit_1() {
+    let (code, out) = run_translate(
+        "/api/c/compapi/v2/job/execute_job/",
+        r#"{"bk_biz_id":1,"bk_job_id":"abc"}"#,
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(out["result"], false);
+    assert_eq!(out["code"], 1306406);
+    assert!(out["message"].as_str().unwrap().contains("bk_job_id"));
+}
+
+#[test]
+fn translate_steps_policy_flag() {
+    let body = r#"{"bk_biz_id":1,"bk_job_id":100,"steps":[{"step_id":1}]}"#;
+    let (code, out) = run_translate("/api/c/compapi/v2/job/execute_job/", body, &[]);
+    assert_eq!(code, 1);
+    assert!(out["message"].as_str().unwrap().contains("steps"));
+    let (code, out) = run_translate(
+        "/api/c/compapi/v2/job/execute_job/",
+        body,
+        &["--steps", "ignore"],
+    );
+    assert_eq!(code, 0);
+    assert!(out["body"].get("steps").is_none());
+    assert!(!out["warnings"].as_array().unwrap().is_empty());
+}

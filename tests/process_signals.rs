@@ -1,0 +1,175 @@
+//! The real binary under real signals: SIGTERM drains in-flight requests and exits 0;
+//! SIGHUP reloads the configuration; logs never contain secrets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use harness::*;
+use serde_json::json;
+use std::time::Duration;
+
+const SECRET: &str = "app-secret-value-9f8e7d";
+const TOKEN: &str = "bk-token-value-1a2b3c";
+const ACCESS: &str = "access-token-value-4d5e6f";
+const HDR_SECRET: &str = "header-secret-value-7a8b9c";
+const JWT: &str = "eyJhbGciOiJSUzUxMiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+
+fn config_text(upstream: &str, extra: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"10s\"\n\
+         [upstream]\nurl = \"{upstream}\"\ntimeout = \"10s\"\n{extra}"
+    )
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
+    let mock = MockUpstream::start(Behavior::Delay(
+        Duration::from_millis(1500),
+        Box::new(Behavior::ok(
+            json!({"job_instance_id": 1, "job_instance_name": "n"}),
+        )),
+    ))
+    .await;
+    let cfg = temp_file("shim.toml", &config_text(&mock.url(), ""));
+    let mut p = ShimProcess::start(&cfg, &[]).await;
+    let addr = p.addr;
+    let in_flight = tokio::spawn(async move {
+        post(
+            addr,
+            "/api/c/compapi/v2/job/execute_job/",
+            &json!({"bk_app_code": "a", "bk_app_secret": "s", "bk_token": "t", "bk_biz_id": 1, "bk_job_id": 1}),
+        )
+        .await
+    });
+    // Wait until the request reached the upstream, then ask the shim to stop.
+    for _ in 0..100 {
+        if !mock.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(mock.requests().len(), 1);
+    p.signal("TERM");
+    // While draining, readiness fails and new connections are refused soon after.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = get_text(p.admin_addr, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener must be closed"
+    );
+    let a = in_flight.await.unwrap();
+    assert_eq!(a.body["result"], true, "{:?}", a.body);
+    let exit = tokio::time::timeout(Duration::from_secs(15), p.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    assert_eq!(mock.requests().len(), 1, "nothing retried or duplicated");
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_bad_config_keeps_the_old_one() {
+    let mock = MockUpstream::start(Behavior::ok(
+        json!({"job_instance_id": 1, "job_instance_name": "n"}),
+    ))
+    .await;
+    let cfg = temp_file(
+        "shim.toml",
+        &config_text(&mock.url(), "[auth]\nallowed_apps = [\"a\"]\n"),
+    );
+    let mut p = ShimProcess::start(&cfg, &[]).await;
+    let body = |app: &str| json!({"bk_app_code": app, "bk_app_secret": "s", "bk_token": "t", "bk_biz_id": 1, "bk_job_id": 1});
+    let path = "/api/c/compapi/v2/job/execute_job/";
+    assert_eq!(post(p.addr, path, &body("b")).await.code(), 1306403);
+
+    // Allow "b" and reload with a real SIGHUP.
+    std::fs::write(
+        &cfg,
+        config_text(&mock.url(), "[auth]\nallowed_apps = [\"a\", \"b\"]\n"),
+    )
+    .unwrap();
+    p.signal("HUP");
+    let mut ok = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if post(p.addr, path, &body("b")).await.code() == 0 {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "reload did not take effect");
+
+    // An invalid file keeps the previous configuration and is counted.
+    std::fs::write(&cfg, "[server]\nbogus_key = 1\n").unwrap();
+    p.signal("HUP");
+    let mut counted = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (_, metrics) = get_text(p.admin_addr, "/metrics").await;
+        if metrics.contains("bk_job_shim_config_reloads_total{result=\"error\"} 1") {
+            counted = true;
+            break;
+        }
+    }
+    assert!(counted, "failed reload not counted");
+    assert_eq!(
+        post(p.addr, path, &body("b")).await.code(),
+        0,
+        "old config kept"
+    );
+    assert!(
+        p.logs().contains("bogus_key"),
+        "the log says why the reload failed"
+    );
+    p.signal("TERM");
+    assert!(p.child.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+async fn logs_never_contain_secrets() {
+    let mock = MockUpstream::start(Behavior::ok(
+        json!({"job_instance_id": 1, "job_instance_name": "n"}),
+    ))
+    .await;
+    let cfg = temp_file("shim.toml", &config_text(&mock.url(), ""));
+    let mut p = ShimProcess::start(&cfg, &[]).await;
+    let path = "/api/c/compapi/v2/job/execute_job/";
+    post(p.addr, path, &json!({"bk_app_code": "a", "bk_app_secret": SECRET, "bk_token": TOKEN, "bk_biz_id": 1, "bk_job_id": 1})).await;
+    post(
+        p.addr,
+        path,
+        &json!({"bk_app_code": "a", "access_token": ACCESS, "bk_biz_id": 1, "bk_job_id": "bad"}),
+    )
+    .await;
+    send(
+        p.addr,
+        "POST",
+        path,
+        &json!({"bk_biz_id": 1, "bk_job_id": 1}).to_string(),
+        &[
+            (
+                "X-Bkapi-Authorization",
+                &format!(r#"{{"bk_app_code":"a","bk_app_secret":"{HDR_SECRET}","jwt":"{JWT}"}}"#),
+            ),
+            ("Authorization", &format!("Bearer {JWT}")),
+            ("Cookie", &format!("bk_token={TOKEN}")),
+        ],
+    )
+    .await;
+    // Upstream rejects with an auth error: its message is logged, the secret is not.
+    mock.set_behavior(|_| Behavior::status(400, r#"{"code":1640001,"message":"bk_app_code or bk_app_secret is incorrect","result":false,"data":null}"#));
+    post(p.addr, path, &json!({"bk_app_code": "a", "bk_app_secret": SECRET, "bk_token": TOKEN, "bk_biz_id": 1, "bk_job_id": 1})).await;
+    p.signal("TERM");
+    assert!(p.child.wait().await.unwrap().success());
+    let logs = p.logs();
+    assert!(
+        logs.contains("request completed"),
+        "requests were logged:\n{logs}"
+    );
+    for s in [SECRET, TOKEN, ACCESS, HDR_SECRET, JWT] {
+        assert!(!logs.contains(s), "secret {s} leaked into logs:\n{logs}");
+    }
+    // The request span carries the id that the client got back.
+    assert!(logs.contains("\"request_id\""), "{logs}");
+}
