@@ -374,7 +374,7 @@ impl Shim {
         if !resp.is_ok() {
             return Ok((resp.to_legacy(&ctx.legacy_id()), resp.code));
         }
-        let extras = self.extras_for(call, req, &resp.data, ctx).await;
+        let extras = self.extras_for(call, &resp.data, ctx).await;
         let data = status::to_legacy_status(&resp.data, &extras, call.rt.config.legacy.tz())
             .map_err(|e| bad_reply(&e))?;
         Ok((resp.to_legacy_with(data, &ctx.legacy_id()), 0))
@@ -420,13 +420,7 @@ impl Shim {
     }
 
     /// Extras for a status reply: the job cache, else `get_job_instance_list`, else defaults.
-    async fn extras_for(
-        &self,
-        call: &Call<'_>,
-        req: &UpstreamRequest,
-        data: &Value,
-        ctx: &mut Ctx,
-    ) -> JobExtras {
+    async fn extras_for(&self, call: &Call<'_>, data: &Value, ctx: &mut Ctx) -> JobExtras {
         let job = &data["job_instance"];
         let Some(id) = job["job_instance_id"].as_i64() else {
             return JobExtras::default();
@@ -437,18 +431,13 @@ impl Shim {
                 return c.clone();
             }
         }
-        let q = |k: &str| {
-            req.query
-                .iter()
-                .find(|(qk, _)| qk == k)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
+        let Some(query) = status::job_list_query_from_status(data) else {
+            return cached.unwrap_or_default();
         };
-        let create_time = job["create_time"].as_i64().unwrap_or(0);
         let lookup = UpstreamRequest {
             method: Method::Get,
             resource: "get_job_instance_list".into(),
-            query: status::job_list_query(&q("bk_scope_type"), &q("bk_scope_id"), id, create_time),
+            query,
             body: None,
             warnings: Vec::new(),
         };
