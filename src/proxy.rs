@@ -35,8 +35,6 @@ use tracing::{Instrument, field};
 
 /// Response header carrying translation warnings.
 pub const WARNING_HEADER: &str = "x-bk-job-shim-warning";
-/// Upper bound of log batches fetched concurrently for one `get_job_instance_log`.
-const LOG_FETCH_CONCURRENCY: usize = 4;
 
 /// Everything that depends on the configuration; rebuilt and swapped on reload.
 pub struct Runtime {
@@ -392,27 +390,21 @@ impl Shim {
             return Ok((resp.to_legacy(&ctx.legacy_id()), resp.code));
         }
         let batches = log::log_batches(&resp.data);
+        // One call per batch, in order: at most 500 hosts each (bk-job's limit).
         let mut logs = Vec::with_capacity(batches.len());
-        for chunk in batches.chunks(LOG_FETCH_CONCURRENCY) {
-            let mut set = Vec::with_capacity(chunk.len());
-            for b in chunk {
-                let r = UpstreamRequest {
-                    method: Method::Post,
-                    resource: "batch_get_job_instance_ip_log".into(),
-                    query: Vec::new(),
-                    body: Some(b.body.clone()),
-                    warnings: Vec::new(),
-                };
-                set.push(r);
+        for batch in batches {
+            let r = UpstreamRequest {
+                method: Method::Post,
+                resource: "batch_get_job_instance_ip_log".into(),
+                query: Vec::new(),
+                body: Some(batch.body),
+                warnings: Vec::new(),
+            };
+            let part = self.call(call, &r, ctx).await?;
+            if !part.is_ok() {
+                return Ok((part.to_legacy(&ctx.legacy_id()), part.code));
             }
-            // Sequential per chunk keeps `ctx` borrow simple; chunks bound the fan-out.
-            for r in &set {
-                let part = self.call(call, r, ctx).await?;
-                if !part.is_ok() {
-                    return Ok((part.to_legacy(&ctx.legacy_id()), part.code));
-                }
-                logs.push(part.data);
-            }
+            logs.push(part.data);
         }
         let data = log::to_legacy_log(&resp.data, &logs, call.rt.config.legacy.tz())
             .map_err(|e| bad_reply(&e))?;
