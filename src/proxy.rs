@@ -270,7 +270,7 @@ impl Shim {
         }
         let app = caller.app_code.clone().ok_or(ShimError::MissingAppCode)?;
         let allowed = &rt.config.auth.allowed_apps;
-        if !allowed.is_empty() && !allowed.iter().any(|a| *a == app) {
+        if !allowed.is_empty() && !allowed.contains(&app) {
             return Err(ShimError::AppNotAllowed(app));
         }
         let decision = rt.limiter.check(&app).await;
@@ -288,7 +288,13 @@ impl Shim {
             .map_err(|e| self.reject(ctx, e))?;
         check_callback(&request, &rt.config.auth.callback_hosts)?;
         if !request.warnings.is_empty() {
-            self.metrics.steps_ignored();
+            if request
+                .warnings
+                .iter()
+                .any(|w| translate::request::is_steps_warning(w))
+            {
+                self.metrics.steps_ignored();
+            }
             for w in &request.warnings {
                 tracing::warn!(warning = %w, "legacy request changed");
             }

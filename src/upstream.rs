@@ -41,7 +41,7 @@ pub enum Upstream {
     /// The built-in emulator, called in-process.
     Stub(Arc<StubGateway>),
     /// A real gateway over HTTP.
-    Http(HttpUpstream),
+    Http(Box<HttpUpstream>),
 }
 
 /// A real gateway: stage base URL + pooled client.
@@ -71,11 +71,11 @@ impl Upstream {
             .pool_idle_timeout(cfg.pool_idle_timeout)
             .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
             .build(connector);
-        Upstream::Http(HttpUpstream {
+        Upstream::Http(Box::new(HttpUpstream {
             client,
             base: cfg.url.trim_end_matches('/').to_owned(),
             timeout: cfg.timeout,
-        })
+        }))
     }
 
     /// Short description for logs (never contains credentials: URLs with userinfo are

@@ -21,7 +21,10 @@ fn config(upstream: &str, redis: &str) -> String {
 #[tokio::test]
 async fn two_processes_share_one_quota_and_the_job_cache() {
     let redis = redis_server::RedisServer::start();
-    let mock = MockUpstream::start(Behavior::ok(json!({"job_instance_id": 777, "job_instance_name": "n"}))).await;
+    let mock = MockUpstream::start(Behavior::ok(
+        json!({"job_instance_id": 777, "job_instance_name": "n"}),
+    ))
+    .await;
     let cfg = temp_file("shim.toml", &config(&mock.url(), &redis.url()));
     let mut a = ShimProcess::start(&cfg, &[]).await;
     let mut b = ShimProcess::start(&cfg, &[]).await;
@@ -39,9 +42,19 @@ async fn two_processes_share_one_quota_and_the_job_cache() {
         }
     }
     let elapsed = started.elapsed();
-    assert!(elapsed < std::time::Duration::from_secs(1), "40 requests took {elapsed:?}; the window test needs < 1 s");
-    assert!((9..=11).contains(&admitted), "admitted {admitted} of 40 across two replicas (quota 10/s)");
-    assert_eq!(mock.requests().len(), admitted, "rejected requests are not forwarded");
+    assert!(
+        elapsed < std::time::Duration::from_secs(1),
+        "40 requests took {elapsed:?}; the window test needs < 1 s"
+    );
+    assert!(
+        (9..=11).contains(&admitted),
+        "admitted {admitted} of 40 across two replicas (quota 10/s)"
+    );
+    assert_eq!(
+        mock.requests().len(),
+        admitted,
+        "rejected requests are not forwarded"
+    );
 
     // A job started through replica A is remembered in Redis: a status poll through
     // replica B knows bk_job_id and operator without calling get_job_instance_list.
@@ -61,11 +74,21 @@ async fn two_processes_share_one_quota_and_the_job_cache() {
     start["bk_job_id"] = json!(34);
     assert_eq!(post(a.addr, path, &start).await.code(), 0);
     let poll = json!({"bk_app_code": "shared", "bk_app_secret": "s", "bk_token": "t", "bk_biz_id": 1, "job_instance_id": 888});
-    let r = post(b.addr, "/api/c/compapi/v2/job/get_job_instance_status/", &poll).await;
+    let r = post(
+        b.addr,
+        "/api/c/compapi/v2/job/get_job_instance_status/",
+        &poll,
+    )
+    .await;
     assert_eq!(r.code(), 0, "{:?}", r.body);
     assert_eq!(r.body["data"]["job_instance"]["bk_job_id"], 34);
     assert_eq!(r.body["data"]["job_instance"]["operator"], "carol");
-    assert!(!mock.requests().iter().any(|r| r.path.ends_with("get_job_instance_list")));
+    assert!(
+        !mock
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("get_job_instance_list"))
+    );
     a.signal("TERM");
     b.signal("TERM");
     assert!(a.child.wait().await.unwrap().success());

@@ -173,8 +173,40 @@ pub struct LegacyJobInstanceQuery {
 pub struct V3Ip {
     /// `bk_cloud_id`.
     pub bk_cloud_id: i64,
-    /// `ip` (IPv4 text).
-    pub ip: String,
+    /// `ip`, serialized as dotted-quad text.
+    #[serde(serialize_with = "serialize_ipv4")]
+    pub ip: Ipv4Addr,
+}
+
+/// Serialize an IPv4 address as text without an intermediate `String` (hot path: one
+/// call per host).
+fn serialize_ipv4<S: serde::Serializer>(ip: &Ipv4Addr, s: S) -> Result<S::Ok, S::Error> {
+    let mut buf = [0u8; 15];
+    s.serialize_str(ipv4_text(ip, &mut buf))
+}
+
+/// Dotted-quad text of `ip`, written into `buf`.
+pub fn ipv4_text<'b>(ip: &Ipv4Addr, buf: &'b mut [u8; 15]) -> &'b str {
+    let mut len = 0;
+    let mut push = |b: u8| {
+        if let Some(slot) = buf.get_mut(len) {
+            *slot = b;
+            len += 1;
+        }
+    };
+    for (i, o) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            push(b'.');
+        }
+        if o >= 100 {
+            push(b'0' + o / 100);
+        }
+        if o >= 10 {
+            push(b'0' + (o / 10) % 10);
+        }
+        push(b'0' + o % 10);
+    }
+    std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default()
 }
 
 /// v3 `dynamic_group_list` item.
@@ -368,6 +400,25 @@ mod tests {
             json!({"bk_scope_type": "biz", "bk_scope_id": "2", "job_plan_id": 7,
                    "global_var_list": [{"name": "n"}]})
         );
+    }
+
+    #[test]
+    fn ipv4_text_matches_display() {
+        let mut buf = [0u8; 15];
+        for ip in [
+            Ipv4Addr::new(0, 0, 0, 0),
+            Ipv4Addr::new(10, 0, 9, 1),
+            Ipv4Addr::new(255, 255, 255, 255),
+            Ipv4Addr::new(100, 20, 3, 199),
+        ] {
+            assert_eq!(ipv4_text(&ip, &mut buf), ip.to_string());
+        }
+        let v = serde_json::to_value(V3Ip {
+            bk_cloud_id: 2,
+            ip: Ipv4Addr::new(10, 0, 0, 1),
+        })
+        .unwrap_or_default();
+        assert_eq!(v, json!({"bk_cloud_id": 2, "ip": "10.0.0.1"}));
     }
 
     #[test]

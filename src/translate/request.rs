@@ -43,6 +43,14 @@ pub const LEGACY_ONLY_KEYS: [&str; 8] = [
     "bk_biz_id",
 ];
 
+/// Prefix of the warning given when `legacy.steps = "ignore"` dropped `steps`.
+pub const STEPS_DROPPED: &str = "dropped";
+
+/// True for the warning that says `steps` were dropped (counted by a metric).
+pub fn is_steps_warning(warning: &str) -> bool {
+    warning.starts_with(STEPS_DROPPED) && warning.contains("legacy steps")
+}
+
 /// Translate a legacy request body (already parsed; query parameters merged in as
 /// strings for GET) for `route`. Credentials are removed from the body and returned apart.
 pub fn translate_request(
@@ -85,7 +93,7 @@ fn execute_job(body: &Map<String, Value>, opts: &Options) -> Result<UpstreamRequ
                 ));
             }
             StepsPolicy::Ignore => warnings.push(format!(
-                "dropped {n} legacy steps override(s): JOB v3 cannot override steps, \
+                "{STEPS_DROPPED} {n} legacy steps override(s): JOB v3 cannot override steps, \
                  the saved job plan runs unchanged"
             )),
         }
@@ -184,13 +192,19 @@ fn to_server(
 
 /// De-duplicate by (`bk_cloud_id`, `ip`), keeping the first-seen order (bk-job merges
 /// hosts the same way, `HostDTO.equals`).
+/// The set keeps std's keyed SipHash: hosts are client-controlled, and an unkeyed fast
+/// hash would let a crafted `ip_list` degrade the set to quadratic time.
 fn dedup_ips(ips: Vec<LegacyIp>) -> Vec<V3Ip> {
     let mut seen = HashSet::with_capacity(ips.len());
     ips.into_iter()
-        .filter(|ip| seen.insert((ip.bk_cloud_id, u32::from(ip.ip))))
+        .filter(|ip| {
+            // (cloud, ip) packed into one key: `bk_cloud_id` is ≥ 0, so this is injective.
+            let cloud = u128::from(ip.bk_cloud_id.unsigned_abs());
+            seen.insert((cloud << 32) | u128::from(u32::from(ip.ip)))
+        })
         .map(|ip| V3Ip {
             bk_cloud_id: ip.bk_cloud_id,
-            ip: ip.ip.to_string(),
+            ip: ip.ip,
         })
         .collect()
 }

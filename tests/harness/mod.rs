@@ -1,6 +1,12 @@
 //! Test harness: a recording mock upstream gateway, an in-process shim on 127.0.0.1:0,
 //! a shim process for signal tests, and a small HTTP client.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::type_complexity
+)]
 
 use bk_job_shim::app::{self, ConfigSource, Running};
 use bk_job_shim::config::Config;
@@ -12,7 +18,6 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
