@@ -26,7 +26,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -255,7 +255,7 @@ impl Shim {
             ref m => return Err(ShimError::MethodNotAllowed(m.to_string())),
         };
         let body = read_body(body, &parts.headers, rt.config.server.max_body_bytes).await?;
-        let query = parse_query(parts.uri.query().unwrap_or(""));
+        let query = translate::query::parse_query(parts.uri.query().unwrap_or(""));
         let mut map = if is_get && body.is_empty() {
             query.clone()
         } else {
@@ -803,57 +803,9 @@ fn ascii_only(s: &str) -> String {
         .collect()
 }
 
-/// Parse a query string into a JSON object of strings (later duplicates win).
-pub fn parse_query(q: &str) -> Map<String, Value> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), Value::String(percent_decode(v)))
-        })
-        .collect()
-}
-
-/// Decode `%XX` escapes and `+` (as space). Invalid escapes are kept as they are.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = |b: u8| (b as char).to_digit(16);
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_parsing() {
-        let q = parse_query("a=1&b=x%20y&c=%E4%B8%AD&d&e=+&f=%zz&g=%4");
-        assert_eq!(q["a"], "1");
-        assert_eq!(q["b"], "x y");
-        assert_eq!(q["c"], "中");
-        assert_eq!(q["d"], "");
-        assert_eq!(q["e"], " ");
-        assert_eq!(q["f"], "%zz");
-        assert_eq!(q["g"], "%4");
-    }
 
     #[test]
     fn interpret_maps_gateway_and_job_errors() {

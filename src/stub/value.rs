@@ -135,21 +135,9 @@ pub(super) fn parse_body(bytes: &[u8]) -> Result<Obj, BadRequest> {
     }
 }
 
-/// Turn a raw query string into a JSON object of strings. The first occurrence of a
-/// key wins; `+` is a space and `%XX` is decoded (invalid escapes are kept literally).
+/// Turn a raw query string into a JSON object of strings (first occurrence wins).
 pub(super) fn query_object(query: Option<&str>) -> Obj {
-    let mut map = Obj::new();
-    for pair in query.unwrap_or("").split('&') {
-        if pair.is_empty() {
-            continue;
-        }
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_decode(k);
-        if !map.contains_key(&k) {
-            map.insert(k, Value::String(percent_decode(v)));
-        }
-    }
-    map
+    crate::translate::query::parse_query(query.unwrap_or(""))
 }
 
 /// One query parameter (decoded; the first occurrence wins).
@@ -157,44 +145,6 @@ pub(super) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query_object(query)
         .remove(name)
         .and_then(|v| v.as_str().map(str::to_owned))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// bk-job's IPv4 pattern (`EsbIpDTO.ip`): four dot-separated octets, each one or two

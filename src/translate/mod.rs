@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod error;
 pub mod log;
 pub mod model;
+pub mod query;
 pub mod request;
 pub mod routes;
 pub mod scope;
