@@ -387,3 +387,45 @@ async fn admin_health_and_readiness() {
     assert_eq!(get_text(shim.admin_addr, "/readyz").await.0, 503);
     assert!(shim.shutdown().await);
 }
+
+#[tokio::test]
+async fn oversized_chunked_body_without_length_is_refused_not_hung() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = MockUpstream::start(job_started()).await;
+    let mut cfg = test_config(&mock.url());
+    cfg.server.max_body_bytes = 1024;
+    let shim = start_shim(cfg).await;
+    let mut s = tokio::net::TcpStream::connect(shim.addr).await.unwrap();
+    let head = "POST /api/c/compapi/v2/job/execute_job/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 512, "x".repeat(512));
+    for _ in 0..4 {
+        // The shim may answer and stop reading before all chunks are sent.
+        if s.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut tmp = [0u8; 4096];
+        loop {
+            match s.read(&mut tmp).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&tmp[..n]);
+                    if String::from_utf8_lossy(&buf).contains("\"request_id\"") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the shim hung on a chunked oversized body");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("1306406") && text.contains("1024"), "{text}");
+    assert!(mock.requests().is_empty());
+    shim.shutdown().await;
+}
