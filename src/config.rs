@@ -161,6 +161,8 @@ pub struct AuthConfig {
     pub system_api: bool,
     /// Hosts allowed in `callback_url`; empty = any.
     pub callback_hosts: Vec<String>,
+    /// `[auth.jwt]`: inbound JWT verification.
+    pub jwt: crate::jwt::JwtConfig,
 }
 
 impl Default for AuthConfig {
@@ -173,6 +175,7 @@ impl Default for AuthConfig {
             app_secret_file: None,
             system_api: false,
             callback_hosts: Vec::new(),
+            jwt: crate::jwt::JwtConfig::default(),
         }
     }
 }

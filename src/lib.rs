@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod jobcache;
+pub mod jwt;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
