@@ -103,7 +103,13 @@ impl Reloader {
                     self.bound.1
                 );
             }
-            let rt = Runtime::build(config, self.shim.stub(), |k| std::env::var(k).ok()).await?;
+            let rt = Runtime::build(
+                config,
+                self.shim.stub(),
+                |k| std::env::var(k).ok(),
+                Some(&old),
+            )
+            .await?;
             self.shim.swap_runtime(rt);
             Ok::<(), String>(())
         }
@@ -137,9 +143,20 @@ pub async fn start_with(config: Config, source: ConfigSource) -> Result<Running,
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.admin_listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
-    let grace = config.server.shutdown_grace;
-    let header_timeout = config.server.header_read_timeout;
-    let runtime = Runtime::build(config, stub.clone(), |k| std::env::var(k).ok()).await?;
+    let limits = server::Limits {
+        grace: config.server.shutdown_grace,
+        header_read_timeout: config.server.header_read_timeout,
+        max_connections: config.server.max_connections,
+    };
+    let runtime = Runtime::build(config, stub.clone(), |k| std::env::var(k).ok(), None).await?;
+    if runtime.config.auth.mode == crate::config::AuthMode::App && !runtime.config.auth.jwt.required
+    {
+        tracing::warn!(
+            "auth.mode = \"app\" without auth.jwt.required: callers' app codes and user names \
+             are not verified and every call is signed with the shim's own credentials; \
+             expose this shim only to trusted clients"
+        );
+    }
     tracing::info!(%addr, %admin_addr, upstream = %runtime.upstream.describe(), "bk-job-shim listening");
     let shim = Arc::new(Shim::new(runtime, metrics, stub));
     let reloader = Arc::new(Reloader {
@@ -156,16 +173,14 @@ pub async fn start_with(config: Config, source: ConfigSource) -> Result<Running,
         listener,
         move |_peer, req: Request<Incoming>| s.clone().handle(req),
         api_rx,
-        grace,
-        header_timeout,
+        limits,
     ));
     let r = reloader.clone();
     let admin_task = tokio::spawn(server::serve(
         admin,
         move |peer, req| admin_handler(r.clone(), peer, req),
         admin_rx,
-        grace,
-        header_timeout,
+        limits,
     ));
     Ok(Running {
         addr,

@@ -15,23 +15,54 @@ use serde_json::{Map, Value};
 /// Header carrying credentials to the gateway.
 pub const AUTHORIZATION_HEADER: &str = "x-bkapi-authorization";
 
-/// Find the caller's credentials. `body` loses its credential keys.
+/// Who the caller says they are.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// Credentials found (header, body, query or cookie).
+    pub credentials: Credentials,
+    /// The incoming `X-Bkapi-Authorization` JSON object, kept verbatim so that keys the
+    /// shim does not model (`jwt`, `bk_signature`, …) reach the gateway in passthrough mode.
+    /// Contains secrets: never logged (`Debug` hides it).
+    header: Option<RawHeader>,
+}
+
+/// A raw header value whose `Debug` hides it.
+#[derive(Clone)]
+struct RawHeader(String);
+
+impl std::fmt::Debug for RawHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Find the caller's credentials. `body` loses its credential keys. The `bk_token` cookie
+/// is read only when `cookie_allowed` (read-only GETs and `application/json` POSTs, which
+/// a page on another site cannot send without CORS).
 pub fn identify(
     headers: &HeaderMap,
     query: &Map<String, Value>,
     body: &mut Map<String, Value>,
-) -> Result<Credentials, ShimError> {
+    cookie_allowed: bool,
+) -> Result<Caller, ShimError> {
     let from_body = Credentials::take_from(body);
     if let Some(h) = headers.get(AUTHORIZATION_HEADER) {
-        let text = h.to_str().map_err(|_| ShimError::BadAuthHeader)?;
-        return Credentials::from_header_json(text).ok_or(ShimError::BadAuthHeader);
+        let text = std::str::from_utf8(h.as_bytes()).map_err(|_| ShimError::BadAuthHeader)?;
+        let credentials = Credentials::from_header_json(text).ok_or(ShimError::BadAuthHeader)?;
+        return Ok(Caller {
+            credentials,
+            header: Some(RawHeader(text.to_owned())),
+        });
     }
     let mut query = query.clone();
-    let mut creds = from_body.or(Credentials::take_from(&mut query));
-    if creds.bk_token.is_none() {
-        creds.bk_token = cookie(headers, "bk_token");
+    let mut credentials = from_body.or(Credentials::take_from(&mut query));
+    if credentials.bk_token.is_none() && cookie_allowed {
+        credentials.bk_token = cookie(headers, "bk_token");
     }
-    Ok(creds)
+    Ok(Caller {
+        credentials,
+        header: None,
+    })
 }
 
 /// Value of cookie `name`, if any.
@@ -109,11 +140,13 @@ pub struct UpstreamAuth {
 pub fn upstream_auth(
     cfg: &AuthConfig,
     app: &AppIdentity,
-    caller: &Credentials,
+    caller: &Caller,
 ) -> Result<UpstreamAuth, ShimError> {
+    let header = caller.header.as_ref().map(|h| h.0.clone());
+    let caller = &caller.credentials;
     match cfg.mode {
         AuthMode::Passthrough => Ok(UpstreamAuth {
-            header: caller.header_value(),
+            header: header.unwrap_or_else(|| caller.header_value()),
             system_user: None,
             system_api: false,
         }),
@@ -168,17 +201,22 @@ mod tests {
             http::HeaderValue::from_static(r#"{"bk_app_code":"h","access_token":"t"}"#),
         );
         let mut body = obj(json!({"bk_app_code": "b", "bk_app_secret": "s", "bk_biz_id": 1}));
-        let c = identify(&h, &Map::new(), &mut body).unwrap_or_default();
-        assert_eq!(c.app_code.as_deref(), Some("h"));
-        assert!(c.app_secret.is_none());
+        let c = identify(&h, &Map::new(), &mut body, true).unwrap_or_default();
+        assert_eq!(c.credentials.app_code.as_deref(), Some("h"));
+        assert!(c.credentials.app_secret.is_none());
         assert_eq!(body.len(), 1);
+        // Passed on verbatim, unmodelled keys included.
+        let a = upstream_auth(&AuthConfig::default(), &AppIdentity::default(), &c)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.header, r#"{"bk_app_code":"h","access_token":"t"}"#);
+        assert!(!format!("{c:?}").contains("\"t\""));
     }
 
     #[test]
     fn bad_header_is_an_error() {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION_HEADER, http::HeaderValue::from_static("nope"));
-        let r = identify(&h, &Map::new(), &mut Map::new());
+        let r = identify(&h, &Map::new(), &mut Map::new(), true);
         assert_eq!(r.err(), Some(ShimError::BadAuthHeader));
     }
 
@@ -191,10 +229,13 @@ mod tests {
         );
         let q = obj(json!({"bk_app_code": "q", "bk_username": "qu"}));
         let mut body = obj(json!({"bk_app_code": "b"}));
-        let c = identify(&h, &q, &mut body).unwrap_or_default();
+        let c = identify(&h, &q, &mut body.clone(), true).unwrap_or_default();
+        let c = c.credentials;
         assert_eq!(c.app_code.as_deref(), Some("b"));
         assert_eq!(c.username.as_deref(), Some("qu"));
         assert_eq!(c.bk_token.as_deref(), Some("cookie-tok"));
+        let c = identify(&h, &q, &mut body, false).unwrap_or_default();
+        assert!(c.credentials.bk_token.is_none(), "cookie refused");
     }
 
     #[test]
@@ -208,11 +249,14 @@ mod tests {
             app_code: "shim".into(),
             app_secret: Some("own".into()),
         };
-        let caller = Credentials {
-            app_code: Some("client".into()),
-            app_secret: Some("client-secret".into()),
-            username: Some("alice".into()),
-            ..Credentials::default()
+        let caller = Caller {
+            credentials: Credentials {
+                app_code: Some("client".into()),
+                app_secret: Some("client-secret".into()),
+                username: Some("alice".into()),
+                ..Credentials::default()
+            },
+            header: None,
         };
         let a = upstream_auth(&cfg, &app, &caller).unwrap_or_else(|e| panic!("{e}"));
         let v: Value = serde_json::from_str(&a.header).unwrap_or_default();

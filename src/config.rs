@@ -37,6 +37,11 @@ pub struct ServerConfig {
     /// Time allowed to read request headers.
     #[serde(deserialize_with = "duration")]
     pub header_read_timeout: Duration,
+    /// Time allowed to read a request body.
+    #[serde(deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
+    /// Open client connections per listener; further connections are closed at once.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +52,8 @@ impl Default for ServerConfig {
             max_body_bytes: 10 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
         }
     }
 }
@@ -246,6 +253,24 @@ impl std::fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// Headers the shim computes for every upstream request; `upstream.headers` may not set
+/// them (credentials, framing and hop-by-hop headers).
+const RESERVED_UPSTREAM_HEADERS: [&str; 13] = [
+    "x-bkapi-authorization",
+    "x-bk-username",
+    "x-request-id",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+];
+
 const SECTIONS: [&str; 6] = ["server", "upstream", "legacy", "auth", "rate_limit", "log"];
 
 /// Read an environment value as TOML when it parses as one, else as a string.
@@ -268,24 +293,41 @@ fn apply_env(
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        let Some((section, key)) = rest.split_once("__") else {
-            // e.g. BK_JOB_SHIM_APP_SECRET: not a config key.
+        // BK_JOB_SHIM_<SECTION>__<KEY>[__<SUBKEY>…], e.g. BK_JOB_SHIM_AUTH__JWT__REQUIRED.
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let [section, keys @ ..] = path.as_slice() else {
             continue;
         };
-        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        if keys.is_empty() {
+            // e.g. BK_JOB_SHIM_APP_SECRET: not a config key.
+            continue;
+        }
         if !SECTIONS.contains(&section.as_str()) {
             problems.push(format!("{name}: unknown section `{section}`"));
             continue;
         }
-        let entry = table
-            .entry(section.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        match entry {
-            toml::Value::Table(t) => {
-                t.insert(key, env_value(&raw));
-            }
-            _ => problems.push(format!("{name}: `{section}` is not a table")),
+        if let Err(part) = set_path(table, &path, env_value(&raw)) {
+            problems.push(format!("{name}: `{part}` is not a table"));
         }
+    }
+}
+
+/// Set `path` (all but the last element are tables, created when missing) to `value`.
+/// `Err` names a path element that exists but is not a table.
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Ok(()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => match table
+            .entry(first.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            toml::Value::Table(t) => set_path(t, rest, value),
+            _ => Err(first.clone()),
+        },
     }
 }
 
@@ -385,12 +427,23 @@ impl Config {
     /// Semantic checks on an otherwise well-typed configuration.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
+        if self.server.max_connections == 0 {
+            p.push("server.max_connections must be > 0".to_owned());
+        }
+        if self.server.body_read_timeout.is_zero() || self.server.header_read_timeout.is_zero() {
+            p.push("server.header_read_timeout and body_read_timeout must be > 0".to_owned());
+        }
         if self.server.max_body_bytes == 0 {
             p.push("server.max_body_bytes must be > 0".to_owned());
         }
         let url = self.upstream.url.as_str();
         if url != "stub" {
             match url.parse::<http::Uri>() {
+                Ok(u) if u.authority().is_some_and(|a| a.as_str().contains('@')) => p.push(
+                    "upstream.url must not carry credentials (user:password@): the shim sends \
+                     X-Bkapi-Authorization instead"
+                        .to_owned(),
+                ),
                 Ok(u) if matches!(u.scheme_str(), Some("http")) && u.host().is_some() => {
                     if u.query().is_some() {
                         p.push(format!("upstream.url `{url}` must not have a query string"));
@@ -413,10 +466,14 @@ impl Config {
             }
         }
         for (k, v) in &self.upstream.headers {
-            if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                p.push(format!(
+            match http::HeaderName::from_bytes(k.as_bytes()) {
+                Err(_) => p.push(format!(
                     "upstream.headers: `{k}` is not a valid header name"
-                ));
+                )),
+                Ok(name) if RESERVED_UPSTREAM_HEADERS.contains(&name.as_str()) => p.push(format!(
+                    "upstream.headers: `{k}` is set by the shim itself and cannot be configured"
+                )),
+                Ok(_) => {}
             }
             if http::HeaderValue::from_str(v).is_err() {
                 p.push(format!("upstream.headers.{k}: not a valid header value"));
@@ -428,27 +485,15 @@ impl Config {
                 self.legacy.timezone
             ));
         }
+        p.extend(crate::jwt::problems(&self.auth.jwt));
         if self.auth.mode == AuthMode::App && self.auth.app_code.is_empty() {
             p.push("auth.app_code is required when auth.mode = \"app\"".to_owned());
         }
-        if !self.rate_limit.rates.contains_key("__default") {
-            p.push("rate_limit.rates.__default is required".to_owned());
-        }
-        for (app, rates) in &self.rate_limit.rates {
-            if rates.is_empty() {
-                p.push(format!(
-                    "rate_limit.rates.{app}: at least one {{period, tokens}}"
-                ));
-            }
-            for r in rates {
-                if r.period == 0 || r.tokens == 0 {
-                    p.push(format!(
-                        "rate_limit.rates.{app}: period and tokens must be ≥ 1 (got period={}, tokens={})",
-                        r.period, r.tokens
-                    ));
-                }
-            }
-        }
+        p.extend(
+            crate::ratelimit::rates_problems(&self.rate_limit.rates)
+                .into_iter()
+                .map(|e| format!("rate_limit.rates: {e}")),
+        );
         if self.rate_limit.backend == crate::ratelimit::Backend::Redis
             && !self.rate_limit.redis_url.starts_with("redis://")
             && !self.rate_limit.redis_url.starts_with("rediss://")
@@ -492,6 +537,7 @@ mod tests {
                 ("BK_JOB_SHIM_UPSTREAM__TIMEOUT", "5s"),
                 ("BK_JOB_SHIM_AUTH__ALLOWED_APPS", "[\"x\", \"y\"]"),
                 ("BK_JOB_SHIM_SERVER__MAX_BODY_BYTES", "1024"),
+                ("BK_JOB_SHIM_AUTH__JWT__LEEWAY", "5s"),
                 ("BK_JOB_SHIM_APP_SECRET", "not-a-key"),
                 ("OTHER", "1"),
             ]),
@@ -501,6 +547,7 @@ mod tests {
         assert_eq!(c.upstream.timeout, Duration::from_secs(5));
         assert_eq!(c.auth.allowed_apps, vec!["x", "y"]);
         assert_eq!(c.server.max_body_bytes, 1024);
+        assert_eq!(c.auth.jwt.leeway, Duration::from_secs(5));
     }
 
     #[test]
@@ -511,6 +558,7 @@ listen = "127.0.0.1:8080"
 bogus = 1
 [upstream]
 url = "ftp://x"
+headers = { "X-Bk-Tenant-Id" = "t", "Content-Length" = "1" }
 [legacy]
 timezone = "Mars/Base"
 [rate_limit.rates]
@@ -526,7 +574,11 @@ a = 1
         assert!(all.contains("[nope]"), "{all}");
         assert!(all.contains("ftp://x"), "{all}");
         assert!(all.contains("Mars/Base"), "{all}");
-        assert!(all.contains("period and tokens"), "{all}");
-        assert_eq!(errs.0.len(), 5, "{all}");
+        assert!(all.contains("period") && all.contains("tokens"), "{all}");
+        assert!(all.contains("Content-Length"), "{all}");
+        assert_eq!(errs.0.len(), 6, "{all}");
+        let userinfo = Config::from_toml_str("[upstream]\nurl = \"http://u:pw@h/api\"\n", env(&[]));
+        let msg = userinfo.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("credentials") && !msg.contains("pw"), "{msg}");
     }
 }

@@ -5,8 +5,9 @@
 //! status used in `legacy.error_status = "gateway"` mode. In the default `esb` mode every
 //! reply is HTTP 200 with `result: false`, as ESB did.
 //!
-//! Messages never contain credentials: the variants carry no request data other than
-//! field names, app codes and upstream error descriptions.
+//! Messages never contain credentials: credentials are lifted out of the request before
+//! anything can fail on them, and the variants carry field names, app codes, short excerpts
+//! of rejected (non-credential) values and upstream error descriptions.
 
 use crate::config::ErrorStatus;
 use crate::translate::{TranslateError, codes};
@@ -68,6 +69,9 @@ pub enum ShimError {
     /// `X-Bkapi-Authorization` is present but not a JSON object.
     #[error("request header X-Bkapi-Authorization is not a valid JSON object")]
     BadAuthHeader,
+    /// `auth.jwt.required` and the JWT is missing or invalid.
+    #[error("{0}")]
+    Jwt(crate::jwt::JwtError),
     /// No app code anywhere.
     #[error("APP Code [bk_app_code] cannot be empty")]
     MissingAppCode,
@@ -78,12 +82,18 @@ pub enum ShimError {
     #[error("Parameters error: [callback_url] host {0:?} is not in the allowed callback hosts")]
     CallbackNotAllowed(String),
     /// Over the app's quota (or the limiter backend is down with `fail_open = false`).
-    #[error("Access frequency limit: APP [{app}] exceeded its rate limit")]
+    #[error("Access frequency limit: {}", if *backend_down {
+        format!("the rate-limit backend is unavailable and APP [{app}] cannot be admitted")
+    } else {
+        format!("APP [{app}] exceeded its rate limit")
+    })]
     RateLimited {
         /// App code.
         app: String,
         /// Seconds until a request may be admitted.
         retry_after: u64,
+        /// The limiter's backend failed (`rate_limit.fail_open = false`).
+        backend_down: bool,
     },
     /// `auth.mode = "app"` but the shim's secret is not available.
     #[error("the shim's app secret is not configured")]
@@ -134,6 +144,7 @@ impl ShimError {
             ShimError::Translate(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
             ShimError::CallbackNotAllowed(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
             ShimError::BadAuthHeader => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
+            ShimError::Jwt(_) => (codes::COMMON_ERROR, S::UNAUTHORIZED, "denied"),
             ShimError::MissingAppCode => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
             ShimError::AppNotAllowed(_) => (codes::APP_PERMISSION_DENIED, S::FORBIDDEN, "denied"),
             ShimError::RateLimited { .. } => {
@@ -234,6 +245,7 @@ mod tests {
             ShimError::RateLimited {
                 app: "a".into(),
                 retry_after: 0,
+                backend_down: false,
             },
             ShimError::Upstream(UpstreamError::Timeout(Duration::from_secs(1))),
             ShimError::from_gateway(429, Some(1_642_903), "limited"),
@@ -249,6 +261,7 @@ mod tests {
         let r = ShimError::RateLimited {
             app: "a".into(),
             retry_after: 0,
+            backend_down: true,
         }
         .reply(ErrorStatus::Gateway);
         assert_eq!(

@@ -13,7 +13,7 @@
 //! | metric | type | labels | meaning |
 //! |---|---|---|---|
 //! | `bk_job_shim_build_info` | gauge | `version` | always 1; the running version |
-//! | `bk_job_shim_requests_total` | counter | `route`, `app_code`, `outcome`, `code` | legacy requests answered. `outcome` ∈ `ok`, `business_error`, `rejected`, `rate_limited`, `upstream_error`, `denied`; `code` is the legacy code sent to the client (`0` = ok) |
+//! | `bk_job_shim_requests_total` | counter | `route`, `app_code`, `outcome`, `code` | legacy requests answered. `outcome` ∈ `ok`, `business_error`, `rejected`, `rate_limited`, `upstream_error`, `denied`; `code` is the legacy code sent to the client (`0` = ok; codes outside the known families are `other`) |
 //! | `bk_job_shim_request_duration_seconds` | histogram | `route` | time from the request arriving to its response being ready, whole shim (includes upstream time) |
 //! | `bk_job_shim_upstream_duration_seconds` | histogram | `route` | time of the upstream (JOB v3 gateway) exchange only |
 //! | `bk_job_shim_upstream_errors_total` | counter | `kind` | failed upstream exchanges; `kind` ∈ `connect`, `timeout`, `reset`, `status_5xx`, `status_4xx`, `bad_body` |
@@ -55,6 +55,22 @@ const OUTCOMES: &[&str] = &[
     "upstream_error",
     "denied",
 ];
+
+/// The `code` label: codes from the known families (success, ESB `1306xxx`, bk-job
+/// `124xxxx`, IAM `9900403` / `1238001`), anything else `other`, so that an upstream
+/// inventing codes cannot create unbounded series.
+fn code_label(code: i64) -> String {
+    let known = code == 0
+        || (1_306_000..1_307_000).contains(&code)
+        || (1_240_000..1_250_000).contains(&code)
+        || code == 9_900_403
+        || code == 1_238_001;
+    if known {
+        code.to_string()
+    } else {
+        "other".to_owned()
+    }
+}
 
 /// Known upstream error kinds (the `kind` label of `bk_job_shim_upstream_errors_total`).
 const UPSTREAM_ERROR_KINDS: &[&str] = &[
@@ -341,7 +357,7 @@ impl Metrics {
         duration: Duration,
     ) {
         let outcome = known_or_other(outcome, OUTCOMES);
-        let code = code.to_string();
+        let code = code_label(code);
         inc(&self.requests, &[route, app_code, outcome, &code]);
         observe(&self.request_duration, &[route], duration);
     }
@@ -688,5 +704,15 @@ mod tests {
             sample(&b.render(), "bk_job_shim_steps_ignored_total"),
             Some(0.0)
         );
+    }
+
+    #[test]
+    fn code_label_is_bounded() {
+        assert_eq!(code_label(0), "0");
+        assert_eq!(code_label(1_306_429), "1306429");
+        assert_eq!(code_label(1_244_012), "1244012");
+        assert_eq!(code_label(9_900_403), "9900403");
+        assert_eq!(code_label(123_456_789), "other");
+        assert_eq!(code_label(-5), "other");
     }
 }

@@ -10,7 +10,7 @@
 //! in-flight requests finish on the old configuration.
 
 use crate::auth::{self, AppIdentity, UpstreamAuth};
-use crate::config::{Config, ErrorStatus};
+use crate::config::Config;
 use crate::error::{ShimError, UpstreamError};
 use crate::jobcache::JobCache;
 use crate::metrics::{Metrics, app_label};
@@ -52,20 +52,29 @@ pub struct Runtime {
     pub options: Options,
     /// Fixed upstream headers, parsed.
     pub fixed_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Inbound JWT verification (`auth.jwt.required`).
+    pub jwt: Option<crate::jwt::JwtVerifier>,
 }
 
 impl Runtime {
     /// Build a runtime from a validated configuration. `env` reads environment variables
     /// (the app secret).
+    /// `previous` is the runtime being replaced on reload: its limiter is kept when
+    /// `[rate_limit]` did not change, so a reload does not hand every app a fresh burst.
     pub async fn build(
         config: Config,
         stub: Arc<StubGateway>,
         env: impl Fn(&str) -> Option<String>,
+        previous: Option<&Runtime>,
     ) -> Result<Runtime, String> {
         let app = AppIdentity::load(&config.auth, env)?;
-        let limiter = RateLimiter::new(&config.rate_limit)
-            .await
-            .map_err(|e| format!("rate limiter: {e}"))?;
+        let jwt = crate::jwt::JwtVerifier::from_config(&config.auth.jwt)?;
+        let limiter = match previous {
+            Some(p) if p.config.rate_limit == config.rate_limit => p.limiter.clone(),
+            _ => RateLimiter::new(&config.rate_limit)
+                .await
+                .map_err(|e| format!("rate limiter: {e}"))?,
+        };
         let upstream = Upstream::new(&config.upstream, Some(stub));
         let mut app_labels: BTreeSet<String> = config.auth.allowed_apps.iter().cloned().collect();
         app_labels.extend(
@@ -98,6 +107,7 @@ impl Runtime {
             app_labels,
             options,
             fixed_headers,
+            jwt,
         })
     }
 }
@@ -118,7 +128,6 @@ struct Ctx {
     bkapi_request_id: Option<String>,
     route: &'static str,
     app_label: &'static str,
-    app_code: Option<String>,
     decision: Option<Decision>,
     warnings: Vec<String>,
     upstream_status: Option<u16>,
@@ -195,7 +204,6 @@ impl Shim {
             bkapi_request_id: None,
             route: route_name,
             app_label: "none",
-            app_code: None,
             decision: None,
             warnings: Vec::new(),
             upstream_status: None,
@@ -219,12 +227,6 @@ impl Shim {
         self.metrics
             .observe_request(ctx.route, ctx.app_label, outcome, code, elapsed);
         span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
-        if let Some(s) = ctx.upstream_status {
-            span.record("upstream_status", s);
-        }
-        if let Some(b) = &ctx.bkapi_request_id {
-            span.record("bkapi_request_id", b.as_str());
-        }
         span.in_scope(|| {
             tracing::info!(
                 code,
@@ -251,10 +253,28 @@ impl Shim {
         let route = route.ok_or_else(|| ShimError::NotFound(parts.uri.path().to_owned()))?;
         let is_get = match parts.method {
             http::Method::POST => false,
-            http::Method::GET => true,
+            http::Method::GET if route.is_query() => true,
             ref m => return Err(ShimError::MethodNotAllowed(m.to_string())),
         };
-        let body = read_body(body, &parts.headers, rt.config.server.max_body_bytes).await?;
+        // A caller that must present a JWT and does not never gets its body read.
+        let verified = rt
+            .jwt
+            .as_ref()
+            .map(|v| v.verify(&parts.headers))
+            .transpose()
+            .map_err(ShimError::Jwt)?;
+        let server = &rt.config.server;
+        let body = tokio::time::timeout(
+            server.body_read_timeout,
+            read_body(body, &parts.headers, server.max_body_bytes),
+        )
+        .await
+        .map_err(|_| {
+            ShimError::BodyRead(format!(
+                "the body did not arrive within {:?}",
+                server.body_read_timeout
+            ))
+        })??;
         let query = translate::query::parse_query(parts.uri.query().unwrap_or(""));
         let mut map = if is_get && body.is_empty() {
             query.clone()
@@ -262,13 +282,20 @@ impl Shim {
             translate::parse_body(&body).map_err(|e| self.reject(ctx, e))?
         };
         // Identify the app (header > body > query > cookie) and strip credentials.
-        let caller = auth::identify(&parts.headers, &query, &mut map)?;
-        ctx.app_code = caller.app_code.clone();
-        ctx.app_label = app_label_static(caller.app_code.as_deref(), &rt.app_labels);
-        if let Some(a) = &caller.app_code {
+        let cookie_allowed = is_get || is_json(&parts.headers);
+        let mut caller = auth::identify(&parts.headers, &query, &mut map, cookie_allowed)?;
+        if let Some(id) = verified {
+            // The verified identity replaces what the caller claims (allow-list, limiter,
+            // metrics, and the user sent upstream).
+            caller.credentials.app_code = Some(id.app_code);
+            caller.credentials.username = id.username;
+        }
+        let app_code = caller.credentials.app_code.clone();
+        ctx.app_label = app_label_static(app_code.as_deref(), &rt.app_labels);
+        if let Some(a) = &app_code {
             tracing::Span::current().record("app_code", a.as_str());
         }
-        let app = caller.app_code.clone().ok_or(ShimError::MissingAppCode)?;
+        let app = app_code.ok_or(ShimError::MissingAppCode)?;
         let allowed = &rt.config.auth.allowed_apps;
         if !allowed.is_empty() && !allowed.contains(&app) {
             return Err(ShimError::AppNotAllowed(app));
@@ -278,11 +305,16 @@ impl Shim {
             self.metrics.rate_limit_backend_error();
         }
         let allowed_now = decision.allowed;
+        let decision_degraded = decision.degraded;
         let retry_after = decision.retry_after_secs.unwrap_or(decision.reset_secs);
         ctx.decision = Some(decision);
         if !allowed_now {
             self.metrics.rate_limited(ctx.app_label);
-            return Err(ShimError::RateLimited { app, retry_after });
+            return Err(ShimError::RateLimited {
+                app,
+                retry_after,
+                backend_down: decision_degraded,
+            });
         }
         let Translated { request, .. } = translate::translate_request(&route, map, &rt.options)
             .map_err(|e| self.reject(ctx, e))?;
@@ -295,9 +327,11 @@ impl Shim {
             {
                 self.metrics.steps_ignored();
             }
-            for w in &request.warnings {
-                tracing::warn!(warning = %w, "legacy request changed");
-            }
+            tracing::warn!(
+                count = request.warnings.len(),
+                first = %request.warnings[0],
+                "legacy request changed in translation"
+            );
             ctx.warnings.extend(request.warnings.iter().cloned());
         }
         let auth = auth::upstream_auth(&rt.config.auth, &rt.app, &caller)?;
@@ -310,11 +344,14 @@ impl Shim {
         match route {
             Route::GetJobInstanceStatus => self.job_status(&call, &request, ctx).await,
             Route::GetJobInstanceLog => self.job_log(&call, &request, ctx).await,
-            Route::ExecuteJob | Route::FastExecuteScript | Route::FastPushFile | Route::V3(_) => {
+            Route::ExecuteJob
+            | Route::FastExecuteScript
+            | Route::FastPushFile
+            | Route::V3(_)
+            | Route::V3Other(_) => {
                 let resp = self.call(&call, &request, ctx).await?;
                 if resp.is_ok() {
-                    self.remember_job(&route, &request, &caller, &resp.data)
-                        .await;
+                    self.remember_job(&route, &request, &caller.credentials, &resp.data);
                 }
                 let data = match route {
                     // DESIGN §4.11: execute_job answers {job_instance_name, job_instance_id}.
@@ -350,13 +387,21 @@ impl Shim {
             tracing::warn!(error = %e, "upstream exchange failed");
             ShimError::Upstream(e)
         })?;
-        ctx.upstream_status = Some(reply.status);
-        if let Some(id) = reply
-            .headers
-            .get("x-bkapi-request-id")
-            .and_then(|v| v.to_str().ok())
-        {
-            ctx.bkapi_request_id = Some(id.to_owned());
+        // The first upstream call of a request (the one the client asked for) gives the
+        // status and the gateway request id; follow-up calls (log batches, lookups) do not.
+        if ctx.upstream_status.is_none() {
+            ctx.upstream_status = Some(reply.status);
+            let span = tracing::Span::current();
+            span.record("upstream_status", reply.status);
+            if let Some(id) = reply
+                .headers
+                .get("x-bkapi-request-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| incoming_request_id_ok(v))
+            {
+                span.record("bkapi_request_id", id);
+                ctx.bkapi_request_id = Some(id.to_owned());
+            }
         }
         interpret(&reply).inspect_err(|e| {
             if let ShimError::Upstream(u) = e {
@@ -450,23 +495,23 @@ impl Shim {
                 None
             }
         };
-        match (cached, found) {
+        let merged = match (cached, found) {
             (Some(c), Some(f)) => JobExtras {
                 bk_job_id: c.bk_job_id.or(f.bk_job_id),
                 operator: c.operator.or(f.operator),
                 start_way: c.start_way.or(f.start_way),
             },
-            (Some(c), None) => c,
-            (None, Some(f)) => {
-                self.jobs.put(id, f.clone()).await;
-                f
-            }
-            (None, None) => JobExtras::default(),
-        }
+            (Some(c), None) => return c,
+            (None, Some(f)) => f,
+            (None, None) => return JobExtras::default(),
+        };
+        // Remember what the lookup found so that the next poll needs no lookup.
+        self.jobs.put(id, merged.clone());
+        merged
     }
 
     /// Remember a started job for later status calls.
-    async fn remember_job(
+    fn remember_job(
         &self,
         route: &Route,
         req: &UpstreamRequest,
@@ -478,6 +523,7 @@ impl Shim {
                 req.resource.as_str()
             }
             Route::V3(r) => r.name,
+            Route::V3Other(_) => return,
             Route::GetJobInstanceStatus | Route::GetJobInstanceLog => return,
         };
         let plan = match resource {
@@ -498,7 +544,7 @@ impl Shim {
             // start_way 2 = API (spec §3.5).
             start_way: Some(2),
         };
-        self.jobs.put(id, extras).await;
+        self.jobs.put(id, extras);
     }
 
     fn json_response(&self, status: StatusCode, body: &Value, ctx: &Ctx) -> Response<Full<Bytes>> {
@@ -523,10 +569,8 @@ impl Shim {
                 }
             }
         }
-        for w in &ctx.warnings {
-            if let Ok(v) = HeaderValue::from_str(&ascii_only(w)) {
-                h.append(WARNING_HEADER, v);
-            }
+        if let Some(v) = warning_header(&ctx.warnings) {
+            h.insert(WARNING_HEADER, v);
         }
         resp
     }
@@ -549,9 +593,7 @@ impl Shim {
         if let Some(s) = reply.retry_after {
             h.insert(http::header::RETRY_AFTER, HeaderValue::from(s));
         }
-        if matches!(e, ShimError::BodyTooLarge(_))
-            && rt.config.legacy.error_status == ErrorStatus::Gateway
-        {
+        if matches!(e, ShimError::BodyTooLarge(_)) {
             // The rest of the body was not read: do not reuse this connection.
             h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -751,14 +793,52 @@ where
     }
 }
 
-/// An incoming `X-Request-Id`, if usable (visible ASCII, at most 128 characters).
+/// An incoming `X-Request-Id`, if usable.
 fn incoming_request_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|s| incoming_request_id_ok(s))
         .map(str::to_owned)
+}
+
+/// A request id we are willing to echo and log: 1 to 128 visible ASCII characters.
+fn incoming_request_id_ok(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// True when the request declares a JSON body.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Most warnings shown in `X-Bk-Job-Shim-Warning` (one header, however many there are:
+/// some HTTP clients fail on responses with over 100 headers).
+const MAX_SHOWN_WARNINGS: usize = 3;
+
+/// The single `X-Bk-Job-Shim-Warning` value for `warnings`.
+fn warning_header(warnings: &[String]) -> Option<HeaderValue> {
+    if warnings.is_empty() {
+        return None;
+    }
+    let mut text = warnings
+        .iter()
+        .take(MAX_SHOWN_WARNINGS)
+        .map(|w| ascii_only(w))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if warnings.len() > MAX_SHOWN_WARNINGS {
+        text.push_str(&format!(
+            " (and {} more)",
+            warnings.len() - MAX_SHOWN_WARNINGS
+        ));
+    }
+    HeaderValue::from_str(&text).ok()
 }
 
 /// A new request id: UUIDv4 without dashes (32 hex characters, like APIGW's `X-Request-ID`).
@@ -806,6 +886,7 @@ fn ascii_only(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ErrorStatus;
 
     #[test]
     fn interpret_maps_gateway_and_job_errors() {

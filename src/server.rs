@@ -16,18 +16,29 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+
+/// Connection settings of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Drain time after the shutdown signal.
+    pub grace: Duration,
+    /// Time allowed for a request's headers (HTTP/1).
+    pub header_read_timeout: Duration,
+    /// Open connections; further ones are closed at once.
+    pub max_connections: usize,
+}
 
 /// Serve `handler` on `listener` until `shutdown` flips to `true`, then drain for at most
-/// `grace`. Returns whether every connection finished in time.
+/// `limits.grace`. Returns whether every connection finished in time.
 pub async fn serve<F, Fut>(
     listener: TcpListener,
     handler: F,
     mut shutdown: watch::Receiver<bool>,
-    grace: Duration,
-    header_read_timeout: Duration,
+    limits: Limits,
 ) -> bool
 where
     F: Fn(SocketAddr, Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
@@ -38,12 +49,18 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     builder.http2().timer(TokioTimer::new());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, max = limits.max_connections, "too many connections: closing");
+                        drop(stream);
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let h = handler.clone();
                     let svc = service_fn(move |req| {
@@ -58,6 +75,7 @@ where
                         if let Err(e) = conn.await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
+                        drop(slot);
                     });
                 }
                 Err(e) => {
@@ -76,8 +94,8 @@ where
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => true,
-        () = tokio::time::sleep(grace) => {
-            tracing::warn!(?grace, "grace period over: closing connections with requests in flight");
+        () = tokio::time::sleep(limits.grace) => {
+            tracing::warn!(grace = ?limits.grace, "grace period over: closing connections with requests in flight");
             false
         }
     }

@@ -78,8 +78,8 @@ impl Upstream {
         }))
     }
 
-    /// Short description for logs (never contains credentials: URLs with userinfo are
-    /// rejected by config validation… and we print only scheme+host).
+    /// Short description for logs. Safe to print: configuration validation rejects
+    /// upstream URLs that carry credentials.
     pub fn describe(&self) -> String {
         match self {
             Upstream::Stub(_) => "stub (built-in emulator)".to_owned(),

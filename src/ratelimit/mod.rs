@@ -343,6 +343,40 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// A window the limiters can represent: `period ≥ 1`, `1 ≤ tokens ≤ u32::MAX` and at most
+/// one token per nanosecond.
+fn window_ok(r: &Rate) -> bool {
+    r.period >= 1
+        && r.tokens >= 1
+        && r.tokens <= u64::from(u32::MAX)
+        && u128::from(r.tokens) <= u128::from(r.period) * 1_000_000_000
+}
+
+/// Every problem of a `rates` table (for `check-config`), in the words of
+/// [`RateLimitError`]: the same rules [`RateLimiter::new`] enforces.
+pub fn rates_problems(rates: &BTreeMap<String, Vec<Rate>>) -> Vec<String> {
+    let mut out = Vec::new();
+    if !rates.contains_key(DEFAULT_APP) {
+        out.push(RateLimitError::MissingDefault.to_string());
+    }
+    for (app, windows) in rates {
+        if windows.is_empty() {
+            out.push(RateLimitError::NoWindows { app: app.clone() }.to_string());
+        }
+        for r in windows.iter().filter(|r| !window_ok(r)) {
+            out.push(
+                RateLimitError::InvalidRate {
+                    app: app.clone(),
+                    period: r.period,
+                    tokens: r.tokens,
+                }
+                .to_string(),
+            );
+        }
+    }
+    out
+}
+
 /// Validated `rates`: the `__default` windows and the per-app ones.
 #[derive(Debug, Clone)]
 struct Plan {
@@ -357,11 +391,7 @@ impl Plan {
                 return Err(RateLimitError::NoWindows { app: app.clone() });
             }
             for r in windows {
-                let ok = r.period >= 1
-                    && r.tokens >= 1
-                    && r.tokens <= u64::from(u32::MAX)
-                    && u128::from(r.tokens) <= u128::from(r.period) * 1_000_000_000;
-                if !ok {
+                if !window_ok(r) {
                     return Err(RateLimitError::InvalidRate {
                         app: app.clone(),
                         period: r.period,

@@ -64,7 +64,8 @@ pub fn translate_request(
         Route::FastExecuteScript => fast_execute_script(&body),
         Route::FastPushFile => fast_push_file(&body),
         Route::GetJobInstanceStatus | Route::GetJobInstanceLog => job_instance_status(&body),
-        Route::V3(resource) => v3_passthrough(*resource, body),
+        Route::V3(resource) => v3_passthrough(resource.name, resource.method, body),
+        Route::V3Other(name) => v3_passthrough(name, V3Resource::method_for_unknown(name), body),
     }?;
     Ok(Translated {
         request,
@@ -329,7 +330,11 @@ fn job_instance_status(body: &Map<String, Value>) -> Result<UpstreamRequest> {
 // jobv3/<resource> → same resource
 // ---------------------------------------------------------------------------------------
 
-fn v3_passthrough(resource: V3Resource, mut body: Map<String, Value>) -> Result<UpstreamRequest> {
+fn v3_passthrough(
+    name: &str,
+    method: Method,
+    mut body: Map<String, Value>,
+) -> Result<UpstreamRequest> {
     let root = Path::ROOT;
     let scope = validate::scope(&body, &root)?;
     body.remove("bk_biz_id");
@@ -340,18 +345,18 @@ fn v3_passthrough(resource: V3Resource, mut body: Map<String, Value>) -> Result<
     let mut stripped = Stripped::default();
     strip_map(&mut body, &root, &mut stripped);
     let warnings = stripped.into_warnings();
-    match resource.name {
+    match name {
         "execute_job_plan" => validate::v3_execute_job_plan(&body)?,
         "fast_execute_script" => validate::v3_fast_execute_script(&body)?,
         _ => {}
     }
-    let (query, body) = match resource.method {
+    let (query, body) = match method {
         Method::Post => (Vec::new(), Some(Value::Object(body))),
-        Method::Get => (to_query(resource.name, &body)?, None),
+        Method::Get => (to_query(name, &body)?, None),
     };
     Ok(UpstreamRequest {
-        method: resource.method,
-        resource: resource.name.to_owned(),
+        method,
+        resource: name.to_owned(),
         query,
         body,
         warnings,

@@ -19,6 +19,9 @@ pub enum Route {
     GetJobInstanceLog,
     /// `jobv3/<resource>`: same resource under `/api/v3/`, body kept.
     V3(V3Resource),
+    /// `jobv3/<name>` for a name not in [`V3_RESOURCES`] (e.g. a resource newer than this
+    /// shim): passed through by name, labelled `jobv3/other`.
+    V3Other(String),
 }
 
 /// A known JOB v3 resource on the API gateway and its method there.
@@ -26,8 +29,32 @@ pub enum Route {
 pub struct V3Resource {
     /// Resource name, e.g. `get_job_instance_status`.
     pub name: &'static str,
+    /// Route name (metric label): `jobv3/<name>`.
+    pub route: &'static str,
     /// The method the gateway publishes it with.
     pub method: Method,
+}
+
+impl V3Resource {
+    /// A resource not in [`V3_RESOURCES`], passed through by name: `get_*` names are
+    /// queries (GET, as the gateway publishes every query resource), others POST.
+    pub fn method_for_unknown(name: &str) -> Method {
+        if name.starts_with("get_") {
+            Method::Get
+        } else {
+            Method::Post
+        }
+    }
+}
+
+macro_rules! v3 {
+    ($method:ident $name:literal) => {
+        V3Resource {
+            name: $name,
+            route: concat!("jobv3/", $name),
+            method: Method::$method,
+        }
+    };
 }
 
 /// The `/api/v3/*` resources of bk-job's gateway (`support-files/bk-api-gateway/v3/resources.yaml`)
@@ -35,90 +62,76 @@ pub struct V3Resource {
 /// with the method the gateway publishes. Left out: `generate_local_file_upload_url` and
 /// `get_latest_service_version` (only under `/api/v3/system/` on the gateway),
 /// `get_step_instance_detail` / `get_step_instance_status` (never in ESB `jobv3`) and
-/// `callback_protocol` (a document). Unknown names answer 1306404, so the metric label
-/// `route` stays bounded.
+/// `callback_protocol` (a document). Other well-formed names are passed through by name as
+/// [`Route::V3Other`] under the single metric label `jobv3/other`.
 pub const V3_RESOURCES: &[V3Resource] = &[
     // job-execute
-    post("execute_job_plan"),
-    post("fast_execute_script"),
-    post("fast_execute_sql"),
-    post("fast_transfer_file"),
-    post("push_config_file"),
-    post("operate_job_instance"),
-    post("operate_step_instance"),
-    get("get_job_instance_status"),
-    get("get_job_instance_ip_log"),
-    post("batch_get_job_instance_ip_log"),
-    get("get_job_instance_list"),
-    get("get_job_instance_global_var_value"),
+    v3!(Post "execute_job_plan"),
+    v3!(Post "fast_execute_script"),
+    v3!(Post "fast_execute_sql"),
+    v3!(Post "fast_transfer_file"),
+    v3!(Post "push_config_file"),
+    v3!(Post "operate_job_instance"),
+    v3!(Post "operate_step_instance"),
+    v3!(Get "get_job_instance_status"),
+    v3!(Get "get_job_instance_ip_log"),
+    v3!(Post "batch_get_job_instance_ip_log"),
+    v3!(Get "get_job_instance_list"),
+    v3!(Get "get_job_instance_global_var_value"),
     // job-manage: plans, accounts
-    get("get_job_template_list"),
-    get("get_job_plan_list"),
-    get("get_job_plan_detail"),
-    get("get_account_list"),
-    post("create_account"),
-    post("delete_account"),
+    v3!(Get "get_job_template_list"),
+    v3!(Get "get_job_plan_list"),
+    v3!(Get "get_job_plan_detail"),
+    v3!(Get "get_account_list"),
+    v3!(Post "create_account"),
+    v3!(Post "delete_account"),
     // job-manage: business scripts
-    get("get_script_list"),
-    get("get_script_version_list"),
-    get("get_script_version_detail"),
-    post("create_script"),
-    post("create_script_version"),
-    post("update_script_basic"),
-    post("update_script_version"),
-    post("publish_script_version"),
-    post("disable_script_version"),
-    post("delete_script_version"),
-    post("delete_script"),
+    v3!(Get "get_script_list"),
+    v3!(Get "get_script_version_list"),
+    v3!(Get "get_script_version_detail"),
+    v3!(Post "create_script"),
+    v3!(Post "create_script_version"),
+    v3!(Post "update_script_basic"),
+    v3!(Post "update_script_version"),
+    v3!(Post "publish_script_version"),
+    v3!(Post "disable_script_version"),
+    v3!(Post "delete_script_version"),
+    v3!(Post "delete_script"),
     // job-manage: public scripts
-    get("get_public_script_list"),
-    get("get_public_script_version_list"),
-    get("get_public_script_version_detail"),
-    post("create_public_script"),
-    post("create_public_script_version"),
-    post("update_public_script_basic"),
-    post("update_public_script_version"),
-    post("publish_public_script_version"),
-    post("disable_public_script_version"),
-    post("delete_public_script_version"),
-    post("delete_public_script"),
+    v3!(Get "get_public_script_list"),
+    v3!(Get "get_public_script_version_list"),
+    v3!(Get "get_public_script_version_detail"),
+    v3!(Post "create_public_script"),
+    v3!(Post "create_public_script_version"),
+    v3!(Post "update_public_script_basic"),
+    v3!(Post "update_public_script_version"),
+    v3!(Post "publish_public_script_version"),
+    v3!(Post "disable_public_script_version"),
+    v3!(Post "delete_public_script_version"),
+    v3!(Post "delete_public_script"),
     // job-manage: dangerous rules (get_dangerous_rule_list is a POST on the gateway)
-    post("check_script"),
-    post("get_dangerous_rule_list"),
-    post("create_dangerous_rule"),
-    post("update_dangerous_rule"),
-    post("delete_dangerous_rule"),
-    post("enable_dangerous_rule"),
-    post("disable_dangerous_rule"),
+    v3!(Post "check_script"),
+    v3!(Post "get_dangerous_rule_list"),
+    v3!(Post "create_dangerous_rule"),
+    v3!(Post "update_dangerous_rule"),
+    v3!(Post "delete_dangerous_rule"),
+    v3!(Post "enable_dangerous_rule"),
+    v3!(Post "disable_dangerous_rule"),
     // job-manage: credentials
-    post("create_credential"),
-    post("update_credential"),
-    get("get_credential_detail"),
+    v3!(Post "create_credential"),
+    v3!(Post "update_credential"),
+    v3!(Get "get_credential_detail"),
     // job-crontab
-    get("get_cron_list"),
-    get("get_cron_detail"),
-    post("save_cron"),
-    post("update_cron_status"),
-    post("delete_cron"),
+    v3!(Get "get_cron_list"),
+    v3!(Get "get_cron_detail"),
+    v3!(Post "save_cron"),
+    v3!(Post "update_cron_status"),
+    v3!(Post "delete_cron"),
     // job-file-gateway
-    post("create_file_source"),
-    post("update_file_source"),
-    get("get_file_source_detail"),
+    v3!(Post "create_file_source"),
+    v3!(Post "update_file_source"),
+    v3!(Get "get_file_source_detail"),
 ];
-
-const fn get(name: &'static str) -> V3Resource {
-    V3Resource {
-        name,
-        method: Method::Get,
-    }
-}
-
-const fn post(name: &'static str) -> V3Resource {
-    V3Resource {
-        name,
-        method: Method::Post,
-    }
-}
 
 impl Route {
     /// Parse a request path. `None` for anything the shim does not serve.
@@ -137,11 +150,24 @@ impl Route {
                 "get_job_instance_log" => Some(Route::GetJobInstanceLog),
                 _ => None,
             },
-            "jobv3" => V3_RESOURCES
-                .iter()
-                .find(|r| r.name == name)
-                .map(|r| Route::V3(*r)),
+            "jobv3" => match V3_RESOURCES.iter().find(|r| r.name == name) {
+                Some(r) => Some(Route::V3(*r)),
+                None if is_resource_name(name) => Some(Route::V3Other(name.to_owned())),
+                None => None,
+            },
             _ => None,
+        }
+    }
+
+    /// True for read-only query APIs: the only routes a GET may call (a GET that could
+    /// start a job would let a page on another site run it with the user's `bk_token`
+    /// cookie).
+    pub fn is_query(&self) -> bool {
+        match self {
+            Route::GetJobInstanceStatus | Route::GetJobInstanceLog => true,
+            Route::ExecuteJob | Route::FastExecuteScript | Route::FastPushFile => false,
+            Route::V3(r) => r.method == Method::Get,
+            Route::V3Other(name) => V3Resource::method_for_unknown(name) == Method::Get,
         }
     }
 
@@ -153,80 +179,19 @@ impl Route {
             Route::FastPushFile => "job/fast_push_file",
             Route::GetJobInstanceStatus => "job/get_job_instance_status",
             Route::GetJobInstanceLog => "job/get_job_instance_log",
-            Route::V3(r) => v3_route_name(r.name),
+            Route::V3(r) => r.route,
+            Route::V3Other(_) => "jobv3/other",
         }
     }
 }
 
-fn v3_route_name(name: &str) -> &'static str {
-    macro_rules! names {
-        ($($n:literal),* $(,)?) => {
-            match name {
-                $($n => concat!("jobv3/", $n),)*
-                _ => "jobv3/other",
-            }
-        };
-    }
-    names!(
-        "execute_job_plan",
-        "fast_execute_script",
-        "fast_execute_sql",
-        "fast_transfer_file",
-        "push_config_file",
-        "operate_job_instance",
-        "operate_step_instance",
-        "get_job_instance_status",
-        "get_job_instance_ip_log",
-        "batch_get_job_instance_ip_log",
-        "get_job_instance_list",
-        "get_job_instance_global_var_value",
-        "get_job_template_list",
-        "get_job_plan_list",
-        "get_job_plan_detail",
-        "get_account_list",
-        "create_account",
-        "delete_account",
-        "get_script_list",
-        "get_script_version_list",
-        "get_script_version_detail",
-        "create_script",
-        "create_script_version",
-        "update_script_basic",
-        "update_script_version",
-        "publish_script_version",
-        "disable_script_version",
-        "delete_script_version",
-        "delete_script",
-        "get_public_script_list",
-        "get_public_script_version_list",
-        "get_public_script_version_detail",
-        "create_public_script",
-        "create_public_script_version",
-        "update_public_script_basic",
-        "update_public_script_version",
-        "publish_public_script_version",
-        "disable_public_script_version",
-        "delete_public_script_version",
-        "delete_public_script",
-        "check_script",
-        "get_dangerous_rule_list",
-        "create_dangerous_rule",
-        "update_dangerous_rule",
-        "delete_dangerous_rule",
-        "enable_dangerous_rule",
-        "disable_dangerous_rule",
-        "create_credential",
-        "update_credential",
-        "get_credential_detail",
-        "get_cron_list",
-        "get_cron_detail",
-        "save_cron",
-        "update_cron_status",
-        "delete_cron",
-        "create_file_source",
-        "update_file_source",
-        "get_file_source_detail",
-    )
+/// A plausible resource name: 1 to 64 of `[a-z0-9_]`, starting with a letter.
+fn is_resource_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
@@ -248,8 +213,19 @@ mod tests {
         assert_eq!(Route::from_path("/other"), None);
         assert_eq!(
             Route::from_path("/api/c/compapi/v2/jobv3/unknown_thing/"),
-            None
+            Some(Route::V3Other("unknown_thing".into()))
         );
+        for bad in ["Bad", "a/b", "a-b", "_x", "", &"x".repeat(65)] {
+            assert_eq!(
+                Route::from_path(&format!("/api/c/compapi/v2/jobv3/{bad}/")),
+                None,
+                "{bad}"
+            );
+        }
+        let other = Route::from_path("/api/c/compapi/jobv3/get_new_thing");
+        assert_eq!(other.map(|r| r.name()), Some("jobv3/other"));
+        assert_eq!(V3Resource::method_for_unknown("get_new_thing"), Method::Get);
+        assert_eq!(V3Resource::method_for_unknown("do_thing"), Method::Post);
     }
 
     #[test]
