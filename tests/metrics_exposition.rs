@@ -91,7 +91,7 @@ fn recorded() -> (Metrics, String) {
         "fast_push_file",
         unknown,
         "rate_limited",
-        1_642_601,
+        1_306_429,
         Duration::ZERO,
     );
     m.observe_request("unknown_route", missing, "denied", -1, Duration::ZERO);
@@ -296,7 +296,7 @@ fn python_parser_round_trips_values_and_labels() {
                 ("route", "fast_push_file"),
                 ("app_code", "other"),
                 ("outcome", "rate_limited"),
-                ("code", "1642601"),
+                ("code", "1306429"),
             ],
         ),
         1.0
