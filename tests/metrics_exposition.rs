@@ -309,7 +309,7 @@ fn python_parser_round_trips_values_and_labels() {
                 ("route", "unknown_route"),
                 ("app_code", "none"),
                 ("outcome", "denied"),
-                ("code", "-1"),
+                ("code", "other"),
             ],
         ),
         1.0
