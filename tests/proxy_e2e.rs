@@ -429,3 +429,88 @@ async fn oversized_chunked_body_without_length_is_refused_not_hung() {
     assert!(mock.requests().is_empty());
     shim.shutdown().await;
 }
+
+#[tokio::test]
+async fn ignored_steps_give_one_warning_header_and_a_metric() {
+    let mock = MockUpstream::start(job_started()).await;
+    let mut cfg = test_config(&mock.url());
+    cfg.legacy.steps = bk_job_shim::translate::StepsPolicy::Ignore;
+    let shim = start_shim(cfg).await;
+    // Steps plus 50 host variables that also carry a value: many warnings.
+    let vars: Vec<Value> = (1..=50)
+        .map(|i| json!({"id": i, "value": "v", "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]}))
+        .collect();
+    let body = with_creds(
+        json!({"bk_biz_id": 1, "bk_job_id": 1, "steps": [{"step_id": 1}], "global_vars": vars}),
+    );
+    let a = post(shim.addr, "/api/c/compapi/v2/job/execute_job/", &body).await;
+    assert_eq!(a.code(), 0, "{:?}", a.body);
+    let warnings: Vec<_> = a.headers.get_all("x-bk-job-shim-warning").iter().collect();
+    assert_eq!(warnings.len(), 1, "one header, however many warnings");
+    let w = warnings[0].to_str().unwrap();
+    assert!(w.contains("steps") && w.contains("more"), "{w}");
+    assert!(a.headers.len() < 20);
+    let fwd = mock.requests()[0].json();
+    assert!(fwd.get("steps").is_none());
+    let (_, m) = get_text(shim.admin_addr, "/metrics").await;
+    assert!(m.contains("bk_job_shim_steps_ignored_total 1"), "{m}");
+    shim.shutdown().await;
+}
+
+#[tokio::test]
+async fn callback_hosts_fixed_headers_and_unknown_jobv3_resources() {
+    let mock = MockUpstream::start(job_started()).await;
+    let mut cfg = test_config(&mock.url());
+    cfg.auth.callback_hosts = vec!["cb.example.com".into()];
+    cfg.upstream
+        .headers
+        .insert("X-Bk-Tenant-Id".into(), "tenant-a".into());
+    let shim = start_shim(cfg).await;
+    let path = "/api/c/compapi/v2/job/execute_job/";
+    let bad = post(
+        shim.addr,
+        path,
+        &with_creds(
+            json!({"bk_biz_id": 1, "bk_job_id": 1, "bk_callback_url": "http://evil.example.net/x"}),
+        ),
+    )
+    .await;
+    assert_eq!(bad.code(), 1306406);
+    assert!(
+        bad.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("callback_url")
+    );
+    assert!(mock.requests().is_empty());
+    let good = post(
+        shim.addr,
+        path,
+        &with_creds(
+            json!({"bk_biz_id": 1, "bk_job_id": 1, "bk_callback_url": "http://cb.example.com/x"}),
+        ),
+    )
+    .await;
+    assert_eq!(good.code(), 0);
+    assert_eq!(
+        mock.requests()[0].header("x-bk-tenant-id").as_deref(),
+        Some("tenant-a")
+    );
+    // A jobv3 resource newer than the shim is passed through by name.
+    let a = post(
+        shim.addr,
+        "/api/c/compapi/v2/jobv3/get_brand_new_thing/",
+        &with_creds(json!({"bk_biz_id": 1, "x": 2})),
+    )
+    .await;
+    assert_eq!(a.code(), 0);
+    let r = mock.requests().pop().unwrap();
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("GET", "/api/bk-job/prod/api/v3/get_brand_new_thing")
+    );
+    assert!(r.query.unwrap().contains("x=2"));
+    let (_, m) = get_text(shim.admin_addr, "/metrics").await;
+    assert!(m.contains("route=\"jobv3/other\""), "{m}");
+    shim.shutdown().await;
+}

@@ -303,3 +303,52 @@ async fn business_errors_of_the_status_call_pass_through() {
     }
     shim.shutdown().await;
 }
+
+#[tokio::test]
+async fn ticket_only_callers_need_one_lookup_then_the_cache() {
+    let mock = MockUpstream::start_with(|r| {
+        if r.path.ends_with("fast_execute_script") {
+            Behavior::ok(
+                json!({"job_instance_id": 4242, "job_instance_name": "n", "step_instance_id": 1}),
+            )
+        } else {
+            scripted_job_gateway(r, 2, true)
+        }
+    })
+    .await;
+    let shim = start_shim(test_config(&mock.url())).await;
+    // Started with a bk_token only: the shim does not know the operator's name.
+    let ticket = |mut v: Value| {
+        v["bk_app_code"] = json!("esb_test");
+        v["bk_token"] = json!("tok");
+        v
+    };
+    let started = post(
+        shim.addr,
+        "/api/c/compapi/v2/job/fast_execute_script/",
+        &ticket(json!({"bk_biz_id": 5, "script_id": 1, "account": "root", "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]})),
+    )
+    .await;
+    assert_eq!(started.code(), 0, "{:?}", started.body);
+    for _ in 0..3 {
+        let a = post(
+            shim.addr,
+            "/api/c/compapi/v2/job/get_job_instance_status/",
+            &ticket(json!({"bk_biz_id": 5, "job_instance_id": 4242})),
+        )
+        .await;
+        let job = &a.body["data"]["job_instance"];
+        // bk_job_id from the submit (-1: fast task), operator from the lookup.
+        assert_eq!(
+            (job["bk_job_id"].as_i64(), job["operator"].as_str()),
+            (Some(-1), Some("bob"))
+        );
+    }
+    let lookups = mock
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("get_job_instance_list"))
+        .count();
+    assert_eq!(lookups, 1, "the merged result is remembered");
+    shim.shutdown().await;
+}

@@ -282,7 +282,10 @@ impl ShimProcess {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_bk-job-shim"));
         cmd.args(["serve", "--log-format", "json", "--config"])
             .arg(config_path)
-            .env("RUST_LOG", "debug,hyper=info,h2=info")
+            .env(
+                "RUST_LOG",
+                std::env::var("SHIM_TEST_LOG").unwrap_or_else(|_| "trace".to_owned()),
+            )
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
