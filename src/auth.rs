@@ -65,12 +65,12 @@ pub fn identify(
     })
 }
 
-/// Value of cookie `name`, if any.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// Value of cookie `name`, if any (also read by the stub gateway).
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)

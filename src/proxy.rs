@@ -563,11 +563,7 @@ impl Shim {
             h.insert("x-bkapi-request-id", v);
         }
         if let Some(d) = &ctx.decision {
-            for (name, value) in d.headers() {
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    h.insert(name, v);
-                }
-            }
+            d.insert_headers(h);
         }
         if let Some(v) = warning_header(&ctx.warnings) {
             h.insert(WARNING_HEADER, v);

@@ -10,7 +10,7 @@ use crate::translate::Credentials;
 use crate::translate::Method as V3Method;
 use crate::translate::routes::{V3_RESOURCES, V3Resource};
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE, HeaderMap, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use serde_json::json;
 
@@ -167,7 +167,7 @@ pub(super) fn authenticate(
     let bk_token = creds
         .bk_token
         .clone()
-        .or_else(|| cookie(headers, "bk_token"));
+        .or_else(|| crate::auth::cookie(headers, "bk_token"));
 
     // App (app-account-verifier.lua; an access_token carries its own app).
     let app_code = creds.app_code.clone().unwrap_or_default();
@@ -244,18 +244,6 @@ pub(super) fn authenticate(
 }
 
 /// A cookie value from the `Cookie` headers.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| k.trim() == name)
-        .map(|(_, v)| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,7 +325,10 @@ mod tests {
         );
         assert_eq!(ok.map(|i| i.username), Ok("u".to_owned()));
         let mut hm = h(r#"{"bk_app_code":"a","bk_app_secret":"s"}"#);
-        hm.insert(COOKIE, HeaderValue::from_static("x=1; bk_token=abc"));
+        hm.insert(
+            http::header::COOKIE,
+            HeaderValue::from_static("x=1; bk_token=abc"),
+        );
         assert_eq!(
             authenticate(&hm, None, false).map(|i| i.username),
             Ok("admin".to_owned())

@@ -13,7 +13,6 @@ use super::value::{
     opt_i64, opt_object, opt_string,
 };
 use crate::translate::scope::Scope as BizScope;
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -606,7 +605,7 @@ impl State {
             }
         } else if non_blank(p, "script_id")?.is_some() {
         } else if let Some(content) = non_blank(p, "script_content")? {
-            if decode_base64(&content).is_none() {
+            if decoded_len(&content).is_none() {
                 return Err(JobError::invalid("script_content"));
             }
             if !language.is_some_and(|l| (1..=5).contains(&l)) {
@@ -619,7 +618,7 @@ impl State {
         }
         if let Some(param) = non_blank(p, "script_param")? {
             let limit = if sensitive { 48_128 } else { 65_535 };
-            if decode_base64(&param).is_none_or(|d| d.len() > limit) {
+            if decoded_len(&param).is_none_or(|len| len > limit) {
                 return Err(JobError::invalid("script_param"));
             }
         }
@@ -1264,10 +1263,10 @@ fn check_callback(p: &Obj) -> Result<(), JobError> {
     }
 }
 
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .ok()
+/// Decoded length of a Base64 text, read as leniently as bk-job's commons-codec decoder
+/// (the shim's own check, so that the shim and its default upstream agree).
+fn decoded_len(s: &str) -> Option<usize> {
+    crate::translate::validate::base64_len(s, &crate::translate::validate::Path::ROOT).ok()
 }
 
 /// The `EsbResp` envelope (NON_NULL at the top level: no `message` on success, no

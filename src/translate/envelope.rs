@@ -16,17 +16,6 @@ pub fn error(code: i64, message: &str, request_id: &str) -> Value {
     })
 }
 
-/// A legacy success envelope around `data`.
-pub fn success(data: Value, request_id: &str) -> Value {
-    serde_json::json!({
-        "result": true,
-        "code": 0,
-        "message": "",
-        "data": data,
-        "request_id": request_id,
-    })
-}
-
 /// The fields of a bk-job `EsbResp`, read leniently.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EsbResp {
