@@ -1,8 +1,9 @@
 //! The request pipeline: one legacy call in, one legacy envelope out.
 //!
-//! Order (DESIGN §1): request id → route → body limit → identify app → allow-list →
-//! rate limit → translate (pure) → inject `X-Bkapi-Authorization` → upstream → translate
-//! the reply into the legacy envelope. Every failure is a [`ShimError`] turned into a
+//! Order (DESIGN §1): request id → route and method → inbound JWT (when required) → body
+//! (size and time limits) → identify app → allow-list → rate limit → translate (pure) →
+//! inject `X-Bkapi-Authorization` → upstream → translate the reply into the legacy
+//! envelope. Every failure is a [`ShimError`] turned into a
 //! response by `crate::error` in exactly one place ([`Shim::error_response`]).
 //!
 //! The configuration-dependent parts live in a [`Runtime`] behind an `ArcSwap`: a reload
@@ -58,9 +59,9 @@ pub struct Runtime {
 
 impl Runtime {
     /// Build a runtime from a validated configuration. `env` reads environment variables
-    /// (the app secret).
-    /// `previous` is the runtime being replaced on reload: its limiter is kept when
-    /// `[rate_limit]` did not change, so a reload does not hand every app a fresh burst.
+    /// (the app secret). `previous` is the runtime being replaced on reload: its limiter
+    /// is kept when `[rate_limit]` did not change (a reload must not hand every app a fresh
+    /// burst), and its upstream client when `[upstream]` did not.
     pub async fn build(
         config: Config,
         stub: Arc<StubGateway>,
@@ -75,7 +76,11 @@ impl Runtime {
                 .await
                 .map_err(|e| format!("rate limiter: {e}"))?,
         };
-        let upstream = Upstream::new(&config.upstream, Some(stub));
+        // Keep the pooled client (and its warm connections) when `[upstream]` is unchanged.
+        let upstream = match previous {
+            Some(p) if p.config.upstream == config.upstream => p.upstream.clone(),
+            _ => Upstream::new(&config.upstream, Some(stub)),
+        };
         let mut app_labels: BTreeSet<String> = config.auth.allowed_apps.iter().cloned().collect();
         app_labels.extend(
             config
@@ -329,7 +334,11 @@ impl Shim {
             }
             tracing::warn!(
                 count = request.warnings.len(),
-                first = %request.warnings[0],
+                first = request
+                    .warnings
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or_default(),
                 "legacy request changed in translation"
             );
             ctx.warnings.extend(request.warnings.iter().cloned());
