@@ -68,6 +68,13 @@ pub enum Command {
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
+        /// Gateway stage base path; requests are accepted with and without it, so both
+        /// `http://ADDR` and `http://ADDR/api/bk-job/prod` work as `upstream.url`.
+        #[arg(long, default_value = "/api/bk-job/prod")]
+        base_path: String,
+        /// How long a started job runs before it finishes (e.g. `2s`, `0s`).
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        run_time: std::time::Duration,
     },
 }
 
@@ -107,7 +114,18 @@ pub fn main() -> ExitCode {
             file,
         } => translate_cmd(&path, steps, config, file),
         Command::CheckConfig { file } => check_config(&file),
-        Command::StubGateway { listen } => stub_gateway(listen, args.log_format),
+        Command::StubGateway {
+            listen,
+            base_path,
+            run_time,
+        } => stub_gateway(
+            listen,
+            crate::stub::StubOptions {
+                run_time,
+                base_path,
+            },
+            args.log_format,
+        ),
     }
 }
 
@@ -168,7 +186,11 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
     })
 }
 
-fn stub_gateway(listen: SocketAddr, log_format: Option<LogFormat>) -> ExitCode {
+fn stub_gateway(
+    listen: SocketAddr,
+    options: crate::stub::StubOptions,
+    log_format: Option<LogFormat>,
+) -> ExitCode {
     crate::telemetry::init(log_format.unwrap_or_default(), "info");
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -186,9 +208,7 @@ fn stub_gateway(listen: SocketAddr, log_format: Option<LogFormat>) -> ExitCode {
             }
         };
         tracing::info!(%listen, "stub bk-job gateway listening");
-        let stub = std::sync::Arc::new(crate::stub::StubGateway::new(
-            crate::stub::StubOptions::default(),
-        ));
+        let stub = std::sync::Arc::new(crate::stub::StubGateway::new(options));
         match crate::stub::serve(listener, stub, crate::shutdown::terminate()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

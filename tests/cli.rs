@@ -140,3 +140,56 @@ fn translate_steps_policy_flag() {
     assert!(out["body"].get("steps").is_none());
     assert!(!out["warnings"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn standalone_stub_gateway_serves_a_shim() {
+    let port = harness::refused_port().port();
+    let mut stub = tokio::process::Command::new(env!("CARGO_BIN_EXE_bk-job-shim"))
+        .args([
+            "stub-gateway",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--run-time",
+            "0s",
+        ])
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let shim = harness::start_shim(harness::test_config(&format!(
+        "http://127.0.0.1:{port}/api/bk-job/prod"
+    )))
+    .await;
+    let a = harness::post(
+        shim.addr,
+        "/api/c/compapi/v2/job/fast_execute_script/",
+        &serde_json::json!({"bk_app_code": "a", "bk_app_secret": "s", "bk_token": "t", "bk_biz_id": 1,
+                            "script_content": "ZWNobyAx", "script_type": 1, "account": "root",
+                            "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]}),
+    )
+    .await;
+    assert_eq!(a.code(), 0, "{:?}", a.body);
+    shim.shutdown().await;
+    let pid = stub.id().unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(10), stub.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
