@@ -28,6 +28,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,7 +133,7 @@ struct Ctx {
     request_id: String,
     bkapi_request_id: Option<String>,
     route: &'static str,
-    app_label: &'static str,
+    app_label: Cow<'static, str>,
     decision: Option<Decision>,
     warnings: Vec<String>,
     upstream_status: Option<u16>,
@@ -208,7 +209,7 @@ impl Shim {
             request_id,
             bkapi_request_id: None,
             route: route_name,
-            app_label: "none",
+            app_label: Cow::Borrowed("none"),
             decision: None,
             warnings: Vec::new(),
             upstream_status: None,
@@ -230,7 +231,7 @@ impl Shim {
         };
         let elapsed = started.elapsed();
         self.metrics
-            .observe_request(ctx.route, ctx.app_label, outcome, code, elapsed);
+            .observe_request(ctx.route, &ctx.app_label, outcome, code, elapsed);
         span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
         span.in_scope(|| {
             tracing::info!(
@@ -296,7 +297,11 @@ impl Shim {
             caller.credentials.username = id.username;
         }
         let app_code = caller.credentials.app_code.clone();
-        ctx.app_label = app_label_static(app_code.as_deref(), &rt.app_labels);
+        ctx.app_label = match app_label(app_code.as_deref(), &rt.app_labels) {
+            "none" => Cow::Borrowed("none"),
+            "other" => Cow::Borrowed("other"),
+            configured => Cow::Owned(configured.to_owned()),
+        };
         if let Some(a) = &app_code {
             tracing::Span::current().record("app_code", a.as_str());
         }
@@ -314,7 +319,7 @@ impl Shim {
         let retry_after = decision.retry_after_secs.unwrap_or(decision.reset_secs);
         ctx.decision = Some(decision);
         if !allowed_now {
-            self.metrics.rate_limited(ctx.app_label);
+            self.metrics.rate_limited(&ctx.app_label);
             return Err(ShimError::RateLimited {
                 app,
                 retry_after,
@@ -849,30 +854,6 @@ fn warning_header(warnings: &[String]) -> Option<HeaderValue> {
 /// A new request id: UUIDv4 without dashes (32 hex characters, like APIGW's `X-Request-ID`).
 fn mint_request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-/// `app_label` with a `'static` lifetime: configured app codes are leaked once per
-/// distinct value; the set is bounded by the configuration.
-fn app_label_static(app: Option<&str>, configured: &BTreeSet<String>) -> &'static str {
-    match app_label(app, configured) {
-        "other" => "other",
-        "none" => "none",
-        label => intern(label),
-    }
-}
-
-fn intern(s: &str) -> &'static str {
-    use std::sync::{Mutex, OnceLock};
-    static SEEN: OnceLock<Mutex<BTreeSet<&'static str>>> = OnceLock::new();
-    let Ok(mut seen) = SEEN.get_or_init(|| Mutex::new(BTreeSet::new())).lock() else {
-        return "other";
-    };
-    if let Some(v) = seen.get(s) {
-        return v;
-    }
-    let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
-    seen.insert(leaked);
-    leaked
 }
 
 /// Replace non-ASCII and control characters so a text fits in a header value.
