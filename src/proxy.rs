@@ -498,29 +498,35 @@ impl Shim {
             body: None,
             warnings: Vec::new(),
         };
-        let found = match self.call(call, &lookup, ctx).await {
-            Ok(r) if r.is_ok() => status::extras_from_job_list(&r.data, id),
+        // `definitive`: JOB answered, so asking again would give the same answer.
+        let (found, definitive) = match self.call(call, &lookup, ctx).await {
+            Ok(r) if r.is_ok() => (status::extras_from_job_list(&r.data, id), true),
             Ok(r) => {
                 tracing::info!(code = r.code, "get_job_instance_list lookup refused");
-                None
+                (None, true)
             }
             Err(e) => {
                 tracing::info!(error = %e, "get_job_instance_list lookup failed");
-                None
+                (None, false)
             }
         };
-        let merged = match (cached, found) {
-            (Some(c), Some(f)) => JobExtras {
-                bk_job_id: c.bk_job_id.or(f.bk_job_id),
-                operator: c.operator.or(f.operator),
-                start_way: c.start_way.or(f.start_way),
-            },
-            (Some(c), None) => return c,
-            (None, Some(f)) => f,
-            (None, None) => return JobExtras::default(),
-        };
-        // Remember what the lookup found so that the next poll needs no lookup.
-        self.jobs.put(id, merged.clone());
+        let mut merged = cached.unwrap_or_default();
+        if let Some(f) = found {
+            merged.bk_job_id = merged.bk_job_id.or(f.bk_job_id);
+            merged.operator = merged.operator.or(f.operator);
+            merged.start_way = merged.start_way.or(f.start_way);
+        }
+        if definitive {
+            // Remember the answer, with the documented fallbacks for what JOB did not
+            // tell, so that a client polling this job causes no further lookups. After a
+            // transport error the next poll tries again.
+            merged.bk_job_id.get_or_insert(status::FALLBACK_BK_JOB_ID);
+            merged
+                .operator
+                .get_or_insert_with(|| status::FALLBACK_OPERATOR.to_owned());
+            merged.start_way.get_or_insert(status::FALLBACK_START_WAY);
+            self.jobs.put(id, merged.clone());
+        }
         merged
     }
 
