@@ -275,6 +275,20 @@ async fn status_extras_are_looked_up_else_fall_back() {
         ),
         (Some(-1), Some(""), Some(2))
     );
+    // JOB's refusal is remembered: polling again makes no second lookup.
+    let again = post(
+        shim.addr,
+        path,
+        &creds(json!({"bk_biz_id": 5, "job_instance_id": 4242})),
+    )
+    .await;
+    assert_eq!(again.body["data"]["job_instance"]["bk_job_id"], -1);
+    let lookups = mock
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("get_job_instance_list"))
+        .count();
+    assert_eq!(lookups, 1);
     shim.shutdown().await;
 }
 
