@@ -256,7 +256,7 @@ impl Shim {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = req.into_parts();
-        let route = route.ok_or_else(|| ShimError::NotFound(parts.uri.path().to_owned()))?;
+        let route = route.ok_or_else(|| ShimError::NotFound(shorten(parts.uri.path(), 200)))?;
         let is_get = match parts.method {
             http::Method::POST => false,
             http::Method::GET if route.is_query() => true,
@@ -326,17 +326,17 @@ impl Shim {
                 backend_down: decision_degraded,
             });
         }
-        let Translated { request, .. } = translate::translate_request(&route, map, &rt.options)
+        let Translated {
+            request,
+            steps_dropped,
+            ..
+        } = translate::translate_request(&route, map, &rt.options)
             .map_err(|e| self.reject(ctx, e))?;
         check_callback(&request, &rt.config.auth.callback_hosts)?;
+        if steps_dropped > 0 {
+            self.metrics.steps_ignored();
+        }
         if !request.warnings.is_empty() {
-            if request
-                .warnings
-                .iter()
-                .any(|w| translate::request::is_steps_warning(w))
-            {
-                self.metrics.steps_ignored();
-            }
             tracing::warn!(
                 count = request.warnings.len(),
                 first = request
@@ -862,6 +862,19 @@ fn mint_request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// At most `max` bytes of `s` (on a character boundary), marked when cut: client text
+/// echoed in errors and logs stays small.
+fn shorten(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 /// Replace non-ASCII and control characters so a text fits in a header value.
 fn ascii_only(s: &str) -> String {
     s.chars()
@@ -931,6 +944,13 @@ mod tests {
             code(interpret(&reply(401, r#"{"code":1247002,"result":false}"#))),
             1306201
         );
+    }
+
+    #[test]
+    fn shorten_cuts_on_char_boundaries() {
+        assert_eq!(shorten("abc", 5), "abc");
+        assert_eq!(shorten("abcdef", 3), "abc…");
+        assert_eq!(shorten("中文字", 4), "中…");
     }
 
     #[test]

@@ -128,6 +128,8 @@ pub struct Translated {
     pub request: UpstreamRequest,
     /// Credentials lifted out of the legacy body (may be empty).
     pub credentials: Credentials,
+    /// Legacy `steps` overrides dropped under `legacy.steps = "ignore"` (0 otherwise).
+    pub steps_dropped: usize,
 }
 
 /// Parse a request body into a JSON object. An empty body is an empty object.

@@ -43,14 +43,6 @@ pub const LEGACY_ONLY_KEYS: [&str; 8] = [
     "bk_biz_id",
 ];
 
-/// Prefix of the warning given when `legacy.steps = "ignore"` dropped `steps`.
-pub const STEPS_DROPPED: &str = "dropped";
-
-/// True for the warning that says `steps` were dropped (counted by a metric).
-pub fn is_steps_warning(warning: &str) -> bool {
-    warning.starts_with(STEPS_DROPPED) && warning.contains("legacy steps")
-}
-
 /// Translate a legacy request body (already parsed; query parameters merged in as
 /// strings for GET) for `route`. Credentials are removed from the body and returned apart.
 pub fn translate_request(
@@ -59,6 +51,10 @@ pub fn translate_request(
     opts: &Options,
 ) -> Result<Translated> {
     let credentials = Credentials::take_from(&mut body);
+    let steps_dropped = match route {
+        Route::ExecuteJob => steps_given(body.get("steps")).unwrap_or(0),
+        _ => 0,
+    };
     let request = match route {
         Route::ExecuteJob => execute_job(&body, opts),
         Route::FastExecuteScript => fast_execute_script(&body),
@@ -70,6 +66,7 @@ pub fn translate_request(
     Ok(Translated {
         request,
         credentials,
+        steps_dropped,
     })
 }
 
@@ -94,7 +91,7 @@ fn execute_job(body: &Map<String, Value>, opts: &Options) -> Result<UpstreamRequ
                 ));
             }
             StepsPolicy::Ignore => warnings.push(format!(
-                "{STEPS_DROPPED} {n} legacy steps override(s): JOB v3 cannot override steps, \
+                "dropped {n} legacy steps override(s): JOB v3 cannot override steps, \
                  the saved job plan runs unchanged"
             )),
         }
