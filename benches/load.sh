@@ -30,6 +30,8 @@ cat > "$WORK/shim.toml" <<TOML
 [server]
 listen = "127.0.0.1:$SHIM"
 admin_listen = "127.0.0.1:$ADMIN"
+# One worker, like nginx's worker_processes 1 below.
+worker_threads = 1
 [upstream]
 url = "http://127.0.0.1:$UP"
 [log]

@@ -129,10 +129,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+/// The tokio runtime: `worker_threads` workers, or one per CPU when 0.
+fn runtime(worker_threads: usize) -> Result<tokio::runtime::Runtime, std::io::Error> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if worker_threads > 0 {
+        b.worker_threads(worker_threads);
+    }
+    b.enable_all().build()
 }
 
 fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
@@ -144,7 +147,7 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
         }
     };
     crate::telemetry::init(log_format.unwrap_or(config.log.format), &config.log.filter);
-    let rt = match runtime() {
+    let rt = match runtime(config.server.worker_threads) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bk-job-shim: cannot start the runtime: {e}");
@@ -192,7 +195,7 @@ fn stub_gateway(
     log_format: Option<LogFormat>,
 ) -> ExitCode {
     crate::telemetry::init(log_format.unwrap_or_default(), "info");
-    let rt = match runtime() {
+    let rt = match runtime(0) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bk-job-shim: cannot start the runtime: {e}");

@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub body_read_timeout: Duration,
     /// Open client connections per listener; further connections are closed at once.
     pub max_connections: usize,
+    /// Runtime worker threads; 0 = one per CPU. A sidecar sharing a Pod's CPUs often does
+    /// best with 1 (no cross-thread wake-ups).
+    pub worker_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            worker_threads: 0,
         }
     }
 }

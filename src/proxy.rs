@@ -857,9 +857,17 @@ fn warning_header(warnings: &[String]) -> Option<HeaderValue> {
     HeaderValue::from_str(&text).ok()
 }
 
-/// A new request id: UUIDv4 without dashes (32 hex characters, like APIGW's `X-Request-ID`).
+/// A new request id: 32 hex characters, like APIGW's `X-Request-ID` (a dash-less UUID).
+/// A random 64-bit prefix drawn once per process and a counter: unique across replicas
+/// and restarts without a `getrandom` system call on every request.
 fn mint_request_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    use std::sync::OnceLock;
+    use std::sync::atomic::AtomicU64;
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix:016x}{n:016x}")
 }
 
 /// At most `max` bytes of `s` (on a character boundary), marked when cut: client text
@@ -944,6 +952,16 @@ mod tests {
             code(interpret(&reply(401, r#"{"code":1247002,"result":false}"#))),
             1306201
         );
+    }
+
+    #[test]
+    fn minted_request_ids_are_32_hex_and_unique() {
+        let a = mint_request_id();
+        let b = mint_request_id();
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert_eq!(a[..16], b[..16], "same process prefix");
     }
 
     #[test]
