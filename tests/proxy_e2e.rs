@@ -100,6 +100,10 @@ async fn execute_job_is_translated_and_forwarded() {
         r.body.len()
     );
     assert!(r.header("proxy-authorization").is_none());
+    assert!(
+        r.header("connection").is_none(),
+        "hop-by-hop headers are not forwarded"
+    );
     let fwd = r.json();
     assert_eq!(fwd["job_plan_id"], 100);
     assert_eq!(fwd["bk_scope_type"], "biz");
