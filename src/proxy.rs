@@ -363,7 +363,7 @@ impl Shim {
             | Route::FastPushFile
             | Route::V3(_)
             | Route::V3Other(_) => {
-                let resp = self.call(&call, &request, ctx).await?;
+                let mut resp = self.call(&call, &request, ctx).await?;
                 if resp.is_ok() {
                     self.remember_job(&route, &request, &caller.credentials, &resp.data);
                 }
@@ -372,9 +372,10 @@ impl Shim {
                     Route::ExecuteJob => {
                         pick(&resp.data, &["job_instance_name", "job_instance_id"])
                     }
-                    _ => resp.data.clone(),
+                    _ => std::mem::take(&mut resp.data),
                 };
-                Ok((resp.to_legacy_with(data, &ctx.legacy_id()), resp.code))
+                let code = resp.code;
+                Ok((resp.into_legacy_with(data, &ctx.legacy_id()), code))
             }
         }
     }
@@ -435,12 +436,13 @@ impl Shim {
     ) -> Result<(Value, i64), ShimError> {
         let resp = self.call(call, req, ctx).await?;
         if !resp.is_ok() {
-            return Ok((resp.to_legacy(&ctx.legacy_id()), resp.code));
+            let code = resp.code;
+            return Ok((resp.into_legacy(&ctx.legacy_id()), code));
         }
         let extras = self.extras_for(call, &resp.data, ctx).await;
         let data = status::to_legacy_status(&resp.data, &extras, call.rt.config.legacy.tz())
             .map_err(|e| bad_reply(&e))?;
-        Ok((resp.to_legacy_with(data, &ctx.legacy_id()), 0))
+        Ok((resp.into_legacy_with(data, &ctx.legacy_id()), 0))
     }
 
     /// Legacy `get_job_instance_log`: status, then the logs in batches of ≤ 500 hosts.
@@ -452,7 +454,8 @@ impl Shim {
     ) -> Result<(Value, i64), ShimError> {
         let resp = self.call(call, req, ctx).await?;
         if !resp.is_ok() {
-            return Ok((resp.to_legacy(&ctx.legacy_id()), resp.code));
+            let code = resp.code;
+            return Ok((resp.into_legacy(&ctx.legacy_id()), code));
         }
         let batches = log::log_batches(&resp.data);
         // One call per batch, in order: at most 500 hosts each (bk-job's limit).
@@ -467,13 +470,14 @@ impl Shim {
             };
             let part = self.call(call, &r, ctx).await?;
             if !part.is_ok() {
-                return Ok((part.to_legacy(&ctx.legacy_id()), part.code));
+                let code = part.code;
+                return Ok((part.into_legacy(&ctx.legacy_id()), code));
             }
             logs.push(part.data);
         }
         let data = log::to_legacy_log(&resp.data, &logs, call.rt.config.legacy.tz())
             .map_err(|e| bad_reply(&e))?;
-        Ok((resp.to_legacy_with(data, &ctx.legacy_id()), 0))
+        Ok((resp.into_legacy_with(data, &ctx.legacy_id()), 0))
     }
 
     /// Extras for a status reply: the job cache, else `get_job_instance_list`, else defaults.
@@ -703,8 +707,9 @@ fn build_upstream_request(
 
 /// Read a reply as a bk-job `EsbResp`, or map the gateway's error (spec §5.4).
 fn interpret(reply: &Reply) -> Result<EsbResp, ShimError> {
-    let json: Option<Value> = serde_json::from_slice(&reply.body).ok();
-    let esb = json.as_ref().and_then(EsbResp::parse);
+    let esb = serde_json::from_slice::<Value>(&reply.body)
+        .ok()
+        .and_then(EsbResp::parse);
     let status = reply.status;
     match esb {
         // APIGW's own errors carry 16xxxxx codes.

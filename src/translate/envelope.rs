@@ -32,26 +32,27 @@ pub struct EsbResp {
 }
 
 impl EsbResp {
-    /// Read a v3 body. `None` when it is not an `EsbResp` (no integer `code`).
-    pub fn parse(body: &Value) -> Option<EsbResp> {
-        let obj = body.as_object()?;
+    /// Read a v3 body (taken apart, not copied: log replies can be large). `None` when
+    /// it is not an `EsbResp` (no integer `code`).
+    pub fn parse(body: Value) -> Option<EsbResp> {
+        let Value::Object(mut obj) = body else {
+            return None;
+        };
         let code = match obj.get("code")? {
             Value::Number(n) => n.as_i64()?,
             Value::String(s) => s.parse().ok()?,
             _ => return None,
         };
+        let string = |v: Option<Value>| match v {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
         Some(EsbResp {
             code,
-            message: obj
-                .get("message")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            data: obj.get("data").cloned().unwrap_or(Value::Null),
-            permission: obj.get("permission").filter(|p| !p.is_null()).cloned(),
-            job_request_id: obj
-                .get("job_request_id")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            message: string(obj.remove("message")),
+            data: obj.remove("data").unwrap_or(Value::Null),
+            permission: obj.remove("permission").filter(|p| !p.is_null()),
+            job_request_id: string(obj.remove("job_request_id")),
         })
     }
 
@@ -61,28 +62,29 @@ impl EsbResp {
     }
 
     /// The legacy envelope for this response, with `data` replaced by `data`.
-    pub fn to_legacy_with(&self, data: Value, request_id: &str) -> Value {
+    pub fn into_legacy_with(self, data: Value, request_id: &str) -> Value {
         let mut m = Map::new();
         m.insert("result".into(), Value::Bool(self.is_ok()));
         m.insert("code".into(), Value::from(self.code));
         m.insert(
             "message".into(),
-            Value::from(self.message.clone().unwrap_or_default()),
+            Value::from(self.message.unwrap_or_default()),
         );
         m.insert("data".into(), data);
-        if let Some(p) = &self.permission {
-            m.insert("permission".into(), p.clone());
+        if let Some(p) = self.permission {
+            m.insert("permission".into(), p);
         }
-        if let Some(j) = &self.job_request_id {
-            m.insert("job_request_id".into(), Value::from(j.as_str()));
+        if let Some(j) = self.job_request_id {
+            m.insert("job_request_id".into(), Value::from(j));
         }
         m.insert("request_id".into(), Value::from(request_id));
         Value::Object(m)
     }
 
     /// The legacy envelope, `data` unchanged.
-    pub fn to_legacy(&self, request_id: &str) -> Value {
-        self.to_legacy_with(self.data.clone(), request_id)
+    pub fn into_legacy(mut self, request_id: &str) -> Value {
+        let data = std::mem::take(&mut self.data);
+        self.into_legacy_with(data, request_id)
     }
 }
 
@@ -94,8 +96,8 @@ mod tests {
     #[test]
     fn success_gets_empty_message_and_request_id() {
         let v3 = json!({"result": true, "code": 0, "data": {"job_instance_id": 1}, "job_request_id": "j"});
-        let r = EsbResp::parse(&v3).unwrap_or_else(|| unreachable!());
-        let legacy = r.to_legacy("rid");
+        let r = EsbResp::parse(v3).unwrap_or_else(|| unreachable!());
+        let legacy = r.into_legacy("rid");
         assert_eq!(legacy["message"], "");
         assert_eq!(legacy["request_id"], "rid");
         assert_eq!(legacy["result"], true);
@@ -106,11 +108,11 @@ mod tests {
     fn business_error_passes_code_and_permission() {
         let v3 = json!({"result": false, "code": 9900403, "message": "no", "data": null,
                         "permission": {"system_id": "bk_job"}});
-        let r = EsbResp::parse(&v3).unwrap_or_else(|| unreachable!());
-        let legacy = r.to_legacy("rid");
+        let r = EsbResp::parse(v3).unwrap_or_else(|| unreachable!());
+        let legacy = r.into_legacy("rid");
         assert_eq!(legacy["code"], 9900403);
         assert_eq!(legacy["result"], false);
         assert_eq!(legacy["permission"]["system_id"], "bk_job");
-        assert!(EsbResp::parse(&json!({"error": 1})).is_none());
+        assert!(EsbResp::parse(json!({"error": 1})).is_none());
     }
 }
