@@ -23,6 +23,7 @@ fn config_text(upstream: &str, extra: &str) -> String {
 
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
+    const IN_FLIGHT: usize = 20;
     let mock = MockUpstream::start(Behavior::Delay(
         Duration::from_millis(1500),
         Box::new(Behavior::ok(
@@ -33,22 +34,28 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     let cfg = temp_file("shim.toml", &config_text(&mock.url(), ""));
     let mut p = ShimProcess::start(&cfg, &[]).await;
     let addr = p.addr;
-    let in_flight = tokio::spawn(async move {
-        post(
-            addr,
-            "/api/c/compapi/v2/job/execute_job/",
-            &json!({"bk_app_code": "a", "bk_app_secret": "s", "bk_token": "t", "bk_biz_id": 1, "bk_job_id": 1}),
-        )
-        .await
-    });
-    // Wait until the request reached the upstream, then ask the shim to stop.
-    for _ in 0..100 {
-        if !mock.requests().is_empty() {
+    let mut in_flight = Vec::new();
+    for i in 0..IN_FLIGHT {
+        in_flight.push(tokio::spawn(async move {
+            send(
+                addr,
+                "POST",
+                "/api/c/compapi/v2/job/execute_job/",
+                &json!({"bk_app_code": "a", "bk_app_secret": "s", "bk_token": "t", "bk_biz_id": 1, "bk_job_id": 1})
+                    .to_string(),
+                &[("X-Request-Id", &format!("drain-{i}"))],
+            )
+            .await
+        }));
+    }
+    // Wait until every request reached the upstream, then ask the shim to stop.
+    for _ in 0..200 {
+        if mock.requests().len() == IN_FLIGHT {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(mock.requests().len(), 1);
+    assert_eq!(mock.requests().len(), IN_FLIGHT);
     p.signal("TERM");
     // While draining, readiness fails and new connections are refused soon after.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -58,14 +65,26 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "listener must be closed"
     );
-    let a = in_flight.await.unwrap();
-    assert_eq!(a.body["result"], true, "{:?}", a.body);
+    for (i, t) in in_flight.into_iter().enumerate() {
+        let a = t.await.unwrap();
+        assert_eq!(a.body["result"], true, "request {i}: {:?}", a.body);
+        assert_eq!(a.header("x-request-id"), Some(format!("drain-{i}")));
+    }
     let exit = tokio::time::timeout(Duration::from_secs(15), p.child.wait())
         .await
         .unwrap()
         .unwrap();
     assert!(exit.success(), "exit status {exit:?}");
-    assert_eq!(mock.requests().len(), 1, "nothing retried or duplicated");
+    // Nothing lost, nothing retried or duplicated: each request reached JOB exactly once.
+    let mut ids: Vec<String> = mock
+        .requests()
+        .iter()
+        .map(|r| r.header("x-request-id").unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), IN_FLIGHT);
+    assert_eq!(mock.requests().len(), IN_FLIGHT);
 }
 
 #[tokio::test]
