@@ -160,7 +160,14 @@ async fn admin_reload_swaps_upstream_rates_and_apps_while_in_flight_requests_fin
     let running = app::start(source).await.unwrap();
     let addr = running.addr;
     let in_flight = tokio::spawn(async move { post(addr, PATH, &body("a")).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Reload only once the request is in flight at the old upstream.
+    for _ in 0..200 {
+        if !slow_a.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(slow_a.requests().len(), 1);
 
     std::fs::write(
         &path,
