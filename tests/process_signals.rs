@@ -57,9 +57,15 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     }
     assert_eq!(mock.requests().len(), IN_FLIGHT);
     p.signal("TERM");
-    // While draining, readiness fails and new connections are refused soon after.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, _) = get_text(p.admin_addr, "/readyz").await;
+    // While draining, readiness fails and new connections are refused.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = get_text(p.admin_addr, "/readyz").await.0;
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(status, 503);
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
