@@ -94,11 +94,13 @@ impl Reloader {
         let result = async {
             let config = self.source.load().map_err(|e| e.to_string())?;
             let old = self.shim.runtime();
-            if config.server.listen != old.config.server.listen
-                || config.server.admin_listen != old.config.server.admin_listen
+            if config.server != old.config.server
+                || config.log != old.config.log
+                || config.legacy.job_cache_capacity != old.config.legacy.job_cache_capacity
+                || config.legacy.job_cache_ttl != old.config.legacy.job_cache_ttl
             {
                 tracing::warn!(
-                    "listen addresses changed in the configuration; they take effect only after a restart (serving on {} and {})",
+                    "[server], [log] and legacy.job_cache_* changed in the configuration; they take effect only after a restart (serving on {} and {})",
                     self.bound.0,
                     self.bound.1
                 );
@@ -246,7 +248,7 @@ async fn admin_handler(
             text(StatusCode::SERVICE_UNAVAILABLE, "draining\n", PLAIN)
         }
         ("GET", "/readyz") => text(StatusCode::OK, "ok\n", PLAIN),
-        ("POST", "/-/reload") if !peer.ip().is_loopback() => text(
+        ("POST", "/-/reload") if !peer.ip().to_canonical().is_loopback() => text(
             StatusCode::FORBIDDEN,
             "reload is allowed from loopback only\n",
             PLAIN,

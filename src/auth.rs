@@ -65,6 +65,37 @@ pub fn identify(
     })
 }
 
+/// Longest app code the API gateway accepts (`bk-auth-verify`, spec §6.1).
+pub const MAX_APP_CODE_LEN: usize = 32;
+
+/// Check an app code's shape before it is logged, rate-limited or used as a key:
+/// 1 to 32 characters of `[A-Za-z0-9_.-]`.
+pub fn check_app_code(app: &str) -> Result<(), ShimError> {
+    let ok = !app.is_empty()
+        && app.len() <= MAX_APP_CODE_LEN
+        && app
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ShimError::InvalidAppCode)
+    }
+}
+
+impl Caller {
+    /// Replace the claimed identity with a verified one (inbound JWT): the app code, and
+    /// the user name when the token names one. A verbatim incoming
+    /// `X-Bkapi-Authorization` is dropped, so the gateway sees the verified app code.
+    pub fn set_verified(&mut self, app_code: String, username: Option<String>) {
+        self.credentials.app_code = Some(app_code);
+        if username.is_some() {
+            self.credentials.username = username;
+        }
+        self.header = None;
+    }
+}
+
 /// Value of cookie `name`, if any (also read by the stub gateway).
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers

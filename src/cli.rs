@@ -223,7 +223,13 @@ fn stub_gateway(
 }
 
 fn check_config(file: &std::path::Path) -> ExitCode {
-    match Config::load(Some(file), std::env::vars()) {
+    let loaded = Config::load(Some(file), std::env::vars()).and_then(|c| {
+        // The secret of `auth.mode = "app"` lives outside the file: check it too.
+        crate::auth::AppIdentity::load(&c.auth, |k| std::env::var(k).ok())
+            .map(|_| c)
+            .map_err(|e| crate::config::ConfigErrors(vec![e]))
+    });
+    match loaded {
         Ok(_) => {
             println!("{}: ok", file.display());
             ExitCode::SUCCESS

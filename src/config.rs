@@ -500,13 +500,19 @@ impl Config {
         );
         if self.rate_limit.backend == crate::ratelimit::Backend::Redis
             && !self.rate_limit.redis_url.starts_with("redis://")
-            && !self.rate_limit.redis_url.starts_with("rediss://")
             && !self.rate_limit.redis_url.starts_with("redis+unix://")
         {
-            p.push(format!(
-                "rate_limit.redis_url `{}` must start with redis://",
-                self.rate_limit.redis_url
-            ));
+            // The URL may carry a password: it is not echoed.
+            p.push(
+                "rate_limit.redis_url must start with redis:// or redis+unix:// (TLS is not built in)"
+                    .to_owned(),
+            );
+        }
+        if self.server.max_connections > 1_000_000 {
+            p.push("server.max_connections must be at most 1000000".to_owned());
+        }
+        if self.auth.jwt.leeway > Duration::from_secs(24 * 3600) {
+            p.push("auth.jwt.leeway must be at most 1 day".to_owned());
         }
         p
     }

@@ -72,6 +72,11 @@ pub enum ShimError {
     /// `auth.jwt.required` and the JWT is missing or invalid.
     #[error("{0}")]
     Jwt(crate::jwt::JwtError),
+    /// An app code that cannot be one (too long, odd characters).
+    #[error(
+        "APP Code [bk_app_code] must be 1 to 32 characters of letters, digits, `_`, `-` or `.`"
+    )]
+    InvalidAppCode,
     /// No app code anywhere.
     #[error("APP Code [bk_app_code] cannot be empty")]
     MissingAppCode,
@@ -146,6 +151,7 @@ impl ShimError {
             ShimError::BadAuthHeader => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
             ShimError::Jwt(_) => (codes::COMMON_ERROR, S::UNAUTHORIZED, "denied"),
             ShimError::MissingAppCode => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
+            ShimError::InvalidAppCode => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
             ShimError::AppNotAllowed(_) => (codes::APP_PERMISSION_DENIED, S::FORBIDDEN, "denied"),
             ShimError::RateLimited { .. } => {
                 (codes::RATE_LIMITED, S::TOO_MANY_REQUESTS, "rate_limited")
@@ -156,7 +162,17 @@ impl ShimError {
                 "upstream_error",
             ),
             ShimError::Gateway { code, status, .. } => {
-                let s = StatusCode::from_u16(*status).unwrap_or(S::BAD_GATEWAY);
+                // The status follows the legacy code (a 5xx of the gateway, a bk-job 401 or
+                // a redirect are all "third-party error" = 502), except a gateway timeout.
+                let s = match *code {
+                    codes::COMMON_ERROR => S::BAD_REQUEST,
+                    codes::APP_PERMISSION_DENIED => S::FORBIDDEN,
+                    codes::COMPONENT_NOT_FOUND => S::NOT_FOUND,
+                    codes::ARGUMENT_ERROR => S::BAD_REQUEST,
+                    codes::RATE_LIMITED => S::TOO_MANY_REQUESTS,
+                    _ if *status == 504 => S::GATEWAY_TIMEOUT,
+                    _ => S::BAD_GATEWAY,
+                };
                 let outcome = if *code == codes::THIRD_PARTY_ERROR {
                     "upstream_error"
                 } else {
@@ -187,6 +203,11 @@ impl ShimError {
         let retry_after = match (self, mode) {
             (ShimError::RateLimited { retry_after, .. }, ErrorStatus::Gateway) => {
                 Some((*retry_after).max(1))
+            }
+            (ShimError::Gateway { code, .. }, ErrorStatus::Gateway)
+                if *code == codes::RATE_LIMITED =>
+            {
+                Some(1)
             }
             _ => None,
         };

@@ -227,7 +227,7 @@ impl Shim {
                     code,
                 )
             }
-            Err(e) => self.error_response(&rt, &e, &mut ctx),
+            Err(e) => span.in_scope(|| self.error_response(&rt, &e, &mut ctx)),
         };
         let elapsed = started.elapsed();
         self.metrics
@@ -292,9 +292,11 @@ impl Shim {
         let mut caller = auth::identify(&parts.headers, &query, &mut map, cookie_allowed)?;
         if let Some(id) = verified {
             // The verified identity replaces what the caller claims (allow-list, limiter,
-            // metrics, and the user sent upstream).
-            caller.credentials.app_code = Some(id.app_code);
-            caller.credentials.username = id.username;
+            // metrics, and what the gateway is told).
+            caller.set_verified(id.app_code, id.username);
+        }
+        if let Some(a) = &caller.credentials.app_code {
+            auth::check_app_code(a)?;
         }
         let app_code = caller.credentials.app_code.clone();
         ctx.app_label = match app_label(app_code.as_deref(), &rt.app_labels) {
@@ -509,6 +511,13 @@ impl Shim {
                 tracing::info!(code = r.code, "get_job_instance_list lookup refused");
                 (None, true)
             }
+            // The gateway refused (permission, not found, …): asking again won't help.
+            Err(e @ ShimError::Gateway { code, .. })
+                if code != translate::codes::THIRD_PARTY_ERROR =>
+            {
+                tracing::info!(error = %e, "get_job_instance_list lookup refused by the gateway");
+                (None, true)
+            }
             Err(e) => {
                 tracing::info!(error = %e, "get_job_instance_list lookup failed");
                 (None, false)
@@ -673,8 +682,9 @@ fn build_upstream_request(
         .parse()
         .map_err(|_| ShimError::NotFound(format!("/api/v3/{resource}")))?;
     let h = r.headers_mut();
-    let mut auth =
-        HeaderValue::from_str(&call.auth.header).map_err(|_| ShimError::BadAuthHeader)?;
+    // `from_bytes`: a verbatim incoming header may carry UTF-8 (obs-text is allowed).
+    let mut auth = HeaderValue::from_bytes(call.auth.header.as_bytes())
+        .map_err(|_| ShimError::BadAuthHeader)?;
     auth.set_sensitive(true);
     h.insert(auth::AUTHORIZATION_HEADER, auth);
     h.insert(

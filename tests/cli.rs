@@ -107,6 +107,17 @@ fn check_config_lists_every_problem_and_exits_64() {
 }
 
 #[test]
+fn check_config_checks_the_app_secret_of_app_mode() {
+    let p = harness::temp_file(
+        "app.toml",
+        "[auth]\nmode = \"app\"\napp_code = \"shim\"\napp_secret_file = \"/nonexistent/secret\"\n",
+    );
+    let out = bin().args(["check-config"]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("app_secret_file"));
+}
+
+#[test]
 fn translate_prints_the_upstream_request_with_secrets_hidden() {
     let body = r#"{"bk_app_code":"esb_test","bk_app_secret":"xxx","bk_token":"yyy","bk_biz_id":1,"bk_job_id":100,
                    "global_vars":[{"id":437,"value":"new String value"}]}"#;

@@ -192,3 +192,53 @@ async fn get_cannot_start_jobs_and_cookie_needs_json() {
     );
     shim.shutdown().await;
 }
+
+#[tokio::test]
+async fn passthrough_with_jwt_sends_the_verified_app_and_odd_app_codes_are_refused() {
+    let mock = MockUpstream::start(started()).await;
+    let mut cfg = test_config(&mock.url());
+    cfg.auth.jwt.required = true;
+    cfg.auth.jwt.public_key_file = Some(fixture("public.pem"));
+    let shim = start_shim(cfg).await;
+    let t = token("app-a", "alice");
+    // The incoming header names another app: the verified one is what the gateway sees.
+    let a = send(
+        shim.addr,
+        "POST",
+        EXECUTE,
+        &json!({"bk_biz_id": 1, "bk_job_id": 1}).to_string(),
+        &[
+            ("X-Bkapi-JWT", &t),
+            (
+                "X-Bkapi-Authorization",
+                r#"{"bk_app_code":"app-b","bk_app_secret":"b-secret"}"#,
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(a.code(), 0, "{:?}", a.body);
+    assert_eq!(auth_of(&mock.requests()[0])["bk_app_code"], "app-a");
+    shim.shutdown().await;
+
+    let mock = MockUpstream::start(started()).await;
+    let shim = start_shim(test_config(&mock.url())).await;
+    for bad in [
+        "x".repeat(33),
+        "has space".to_owned(),
+        "<script>".to_owned(),
+    ] {
+        let a = post(
+            shim.addr,
+            EXECUTE,
+            &json!({"bk_app_code": bad, "bk_biz_id": 1, "bk_job_id": 1}),
+        )
+        .await;
+        assert_eq!(a.code(), 1306000, "{bad}: {:?}", a.body);
+        assert!(
+            !a.raw.windows(bad.len()).any(|w| w == bad.as_bytes()),
+            "the bad code is not echoed"
+        );
+    }
+    assert!(mock.requests().is_empty());
+    shim.shutdown().await;
+}

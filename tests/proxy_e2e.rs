@@ -315,6 +315,8 @@ async fn upstream_faults_map_to_legacy_codes_without_retry() {
         ("slow", Behavior::Delay(Duration::from_secs(3), Box::new(job_started())), 1306201, 504),
         ("5xx", Behavior::status(502, r#"{"code":1650201,"code_name":"ERROR_REQUESTING_RESOURCE","message":"upstream down","result":false,"data":null}"#), 1306201, 502),
         ("plain 503", Behavior::status(503, "Service Unavailable"), 1306201, 502),
+        ("gateway 503 json", Behavior::status(503, r#"{"code":1650300,"code_name":"SERVICE_UNAVAILABLE","message":"down","result":false,"data":null}"#), 1306201, 502),
+        ("job 401", Behavior::status(401, r#"{"code":1247002,"result":false,"message":"Missing user info","data":null}"#), 1306201, 502),
         ("429", Behavior::status(429, r#"{"code":1642903,"code_name":"RATE_LIMIT_RESTRICTION","message":"API rate limit exceeded by resource strategy","result":false,"data":null}"#), 1306429, 429),
         ("auth", Behavior::status(400, r#"{"code":1640001,"code_name":"INVALID_ARGS","message":"Parameters error [reason=\"app code cannot be empty\"]","result":false,"data":null}"#), 1306000, 400),
         ("403", Behavior::status(403, r#"{"code":1640301,"code_name":"APP_NO_PERMISSION","message":"no","result":false,"data":null}"#), 1306403, 403),
@@ -344,6 +346,9 @@ async fn upstream_faults_map_to_legacy_codes_without_retry() {
                 a.status, expected_status,
                 "{name} gateway_mode={gateway_mode}"
             );
+            if gateway_mode && code == 1306429 {
+                assert_eq!(a.header("retry-after").as_deref(), Some("1"), "{name}");
+            }
             assert_eq!(mock.requests().len(), 1, "{name}: exactly one attempt");
             shim.shutdown().await;
         }

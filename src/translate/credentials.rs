@@ -133,7 +133,7 @@ impl Credentials {
 
     /// The `X-Bkapi-Authorization` header value (JSON object). Contains secrets.
     pub fn header_value(&self) -> String {
-        Value::Object(self.to_map(false)).to_string()
+        ascii_json(&Value::Object(self.to_map(false)).to_string())
     }
 
     /// The same object with every secret replaced by `***` (for output and logs).
@@ -147,6 +147,23 @@ impl Credentials {
             .into_iter()
             .filter_map(|s| s.as_deref())
     }
+}
+
+/// JSON text with every non-ASCII character written as `\uXXXX` (surrogate pairs above
+/// the BMP), so that it is a valid HTTP header value whatever the user name contains.
+fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -171,6 +188,18 @@ mod tests {
         assert_eq!(c.redacted()["bk_app_secret"], "***");
         let header: Value = serde_json::from_str(&c.header_value()).unwrap_or_default();
         assert_eq!(header["bk_token"], "t");
+    }
+
+    #[test]
+    fn header_value_is_ascii() {
+        let c = Credentials {
+            username: Some("张三😀".into()),
+            ..Credentials::default()
+        };
+        let h = c.header_value();
+        assert!(h.is_ascii(), "{h}");
+        let back: Value = serde_json::from_str(&h).unwrap_or_default();
+        assert_eq!(back["bk_username"], "张三😀");
     }
 
     #[test]
