@@ -558,6 +558,19 @@ mod tests {
         assert_eq!(c.auth.allowed_apps, vec!["x", "y"]);
         assert_eq!(c.server.max_body_bytes, 1024);
         assert_eq!(c.auth.jwt.leeway, Duration::from_secs(5));
+        let c = Config::from_toml_str(
+            "",
+            env(&[
+                (
+                    "BK_JOB_SHIM_RATE_LIMIT__RATES",
+                    "{__default = [{period = 1, tokens = 100}], my_app = [{period = 1, tokens = 5}]}",
+                ),
+                ("BK_JOB_SHIM_UPSTREAM__HEADERS", r#"{"X-Bk-Tenant-Id" = "1001"}"#),
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.rate_limit.rates["my_app"][0].tokens, 5);
+        assert_eq!(c.upstream.headers["X-Bk-Tenant-Id"], "1001");
     }
 
     #[test]
