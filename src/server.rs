@@ -1,6 +1,6 @@
 //! Accept loops for the API and admin listeners, with graceful shutdown.
 //!
-//! Each connection is served by hyper-util's `auto::Builder` (HTTP/1.1 and h2c) with a
+//! Each connection is served by hyper-util's `auto::Builder`, HTTP/1.1 only, with a
 //! timer (required for the header-read timeout) and watched by a `GracefulShutdown`. When
 //! the shutdown signal fires the listener is closed (new connections are refused), idle
 //! keep-alive connections are closed, and in-flight requests get `grace` to finish.

@@ -523,3 +523,41 @@ async fn callback_hosts_fixed_headers_and_unknown_jobv3_resources() {
     assert!(m.contains("route=\"jobv3/other\""), "{m}");
     shim.shutdown().await;
 }
+
+#[tokio::test]
+async fn silent_connections_are_closed_and_the_connection_cap_holds() {
+    use tokio::io::AsyncReadExt;
+    let mut cfg = test_config("stub");
+    cfg.server.header_read_timeout = Duration::from_millis(1500);
+    cfg.server.max_connections = 2;
+    let shim = start_shim(cfg).await;
+    // Two silent connections take both slots…
+    let mut a = tokio::net::TcpStream::connect(shim.addr).await.unwrap();
+    let mut b = tokio::net::TcpStream::connect(shim.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // …so a third is closed at once.
+    let mut c = tokio::net::TcpStream::connect(shim.addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    // Well before the header-read timeout could have closed it.
+    let n = tokio::time::timeout(Duration::from_millis(1000), c.read(&mut buf))
+        .await
+        .expect("over the cap: closed at once");
+    assert!(matches!(n, Ok(0) | Err(_)), "over the cap: closed");
+    // The silent ones are dropped after the header-read timeout, freeing their slots.
+    for s in [&mut a, &mut b] {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+        assert!(
+            matches!(n, Ok(Ok(0)) | Ok(Err(_))),
+            "silent connection closed: {n:?}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ok = post(
+        shim.addr,
+        "/api/c/compapi/v2/job/nope/",
+        &with_creds(json!({})),
+    )
+    .await;
+    assert_eq!(ok.code(), 1306404, "slots are free again");
+    shim.shutdown().await;
+}
