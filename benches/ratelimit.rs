@@ -8,7 +8,10 @@
 #[path = "../tests/support/redis.rs"]
 mod redis_server;
 
-use bk_job_shim::ratelimit::{Backend, Options, Rate, RateLimitConfig, RateLimiter};
+#[path = "../tests/support/rates.rs"]
+mod rates;
+
+use bk_job_shim::ratelimit::{Backend, Options, RateLimitConfig, RateLimiter};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::task::Poll;
@@ -19,16 +22,7 @@ fn config(backend: Backend, url: &str, rates: &[(&str, &[(u64, u64)])]) -> RateL
         backend,
         redis_url: url.to_owned(),
         fail_open: true,
-        rates: rates
-            .iter()
-            .map(|(app, windows)| {
-                let windows = windows
-                    .iter()
-                    .map(|&(period, tokens)| Rate { period, tokens })
-                    .collect();
-                ((*app).to_owned(), windows)
-            })
-            .collect(),
+        rates: rates::rates(rates),
     }
 }
 

@@ -358,8 +358,26 @@ impl Shim {
             lang,
         };
         match route {
-            Route::GetJobInstanceStatus => self.job_status(&call, &request, ctx).await,
-            Route::GetJobInstanceLog => self.job_log(&call, &request, ctx).await,
+            Route::GetJobInstanceStatus | Route::GetJobInstanceLog => {
+                let resp = self.call(&call, &request, ctx).await?;
+                if !resp.is_ok() {
+                    // bk-job's own errors (unknown job, no permission, …) pass through.
+                    let code = resp.code;
+                    return Ok((resp.into_legacy(&ctx.legacy_id()), code));
+                }
+                let data = if route == Route::GetJobInstanceStatus {
+                    self.legacy_status(&call, &resp.data, ctx).await?
+                } else {
+                    match self.legacy_log(&call, &resp.data, ctx).await? {
+                        Ok(data) => data,
+                        Err(refused) => {
+                            let code = refused.code;
+                            return Ok((refused.into_legacy(&ctx.legacy_id()), code));
+                        }
+                    }
+                };
+                Ok((resp.into_legacy_with(data, &ctx.legacy_id()), 0))
+            }
             Route::ExecuteJob
             | Route::FastExecuteScript
             | Route::FastPushFile
@@ -429,37 +447,29 @@ impl Shim {
         })
     }
 
-    /// Legacy `get_job_instance_status`: v3 status + remembered or looked-up extras.
-    async fn job_status(
+    /// Legacy `get_job_instance_status` data from the v3 status `data`, with the fields v3
+    /// lacks remembered or looked up.
+    async fn legacy_status(
         &self,
         call: &Call<'_>,
-        req: &UpstreamRequest,
+        status_data: &Value,
         ctx: &mut Ctx,
-    ) -> Result<(Value, i64), ShimError> {
-        let resp = self.call(call, req, ctx).await?;
-        if !resp.is_ok() {
-            let code = resp.code;
-            return Ok((resp.into_legacy(&ctx.legacy_id()), code));
-        }
-        let extras = self.extras_for(call, &resp.data, ctx).await;
-        let data = status::to_legacy_status(&resp.data, &extras, call.rt.config.legacy.tz())
-            .map_err(|e| bad_reply(&e))?;
-        Ok((resp.into_legacy_with(data, &ctx.legacy_id()), 0))
+    ) -> Result<Value, ShimError> {
+        let extras = self.extras_for(call, status_data, ctx).await;
+        status::to_legacy_status(status_data, &extras, call.rt.config.legacy.tz())
+            .map_err(|e| bad_reply(&e))
     }
 
-    /// Legacy `get_job_instance_log`: status, then the logs in batches of ≤ 500 hosts.
-    async fn job_log(
+    /// Legacy `get_job_instance_log` data: the logs of every host of the v3 status `data`,
+    /// fetched in batches of ≤ 500 hosts. `Ok(Err(resp))`: bk-job refused a batch, and
+    /// its answer is passed on as the request's.
+    async fn legacy_log(
         &self,
         call: &Call<'_>,
-        req: &UpstreamRequest,
+        status_data: &Value,
         ctx: &mut Ctx,
-    ) -> Result<(Value, i64), ShimError> {
-        let resp = self.call(call, req, ctx).await?;
-        if !resp.is_ok() {
-            let code = resp.code;
-            return Ok((resp.into_legacy(&ctx.legacy_id()), code));
-        }
-        let batches = log::log_batches(&resp.data);
+    ) -> Result<Result<Value, EsbResp>, ShimError> {
+        let batches = log::log_batches(status_data);
         // One call per batch, in order: at most 500 hosts each (bk-job's limit).
         let mut logs = Vec::with_capacity(batches.len());
         for batch in batches {
@@ -472,14 +482,13 @@ impl Shim {
             };
             let part = self.call(call, &r, ctx).await?;
             if !part.is_ok() {
-                let code = part.code;
-                return Ok((part.into_legacy(&ctx.legacy_id()), code));
+                return Ok(Err(part));
             }
             logs.push(part.data);
         }
-        let data = log::to_legacy_log(&resp.data, &logs, call.rt.config.legacy.tz())
-            .map_err(|e| bad_reply(&e))?;
-        Ok((resp.into_legacy_with(data, &ctx.legacy_id()), 0))
+        log::to_legacy_log(status_data, &logs, call.rt.config.legacy.tz())
+            .map(Ok)
+            .map_err(|e| bad_reply(&e))
     }
 
     /// Extras for a status reply: the job cache, else `get_job_instance_list`, else defaults.

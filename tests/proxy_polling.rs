@@ -366,3 +366,30 @@ async fn ticket_only_callers_need_one_lookup_then_the_cache() {
     assert_eq!(lookups, 1, "the merged result is remembered");
     shim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refused_log_batch_is_passed_through() {
+    let mock = MockUpstream::start_with(|r| {
+        if r.path.ends_with("batch_get_job_instance_ip_log") {
+            Behavior::Reply(
+                200,
+                r#"{"result":false,"code":1244007,"message":"Step instance does not exist","data":null}"#.into(),
+                vec![],
+            )
+        } else {
+            scripted_job_gateway(r, 3, true)
+        }
+    })
+    .await;
+    let shim = start_shim(test_config(&mock.url())).await;
+    let a = post(
+        shim.addr,
+        "/api/c/compapi/v2/job/get_job_instance_log/",
+        &creds(json!({"bk_biz_id": 5, "job_instance_id": 4242})),
+    )
+    .await;
+    assert_eq!(a.code(), 1244007, "{:?}", a.body);
+    assert_eq!(a.body["result"], false);
+    assert_eq!(a.body["message"], "Step instance does not exist");
+    shim.shutdown().await;
+}

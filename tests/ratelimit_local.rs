@@ -1,8 +1,11 @@
 //! Local (governor GCRA) backend of the per-app rate limiter, on tokio's paused clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/rates.rs"]
+mod rates;
+
 use bk_job_shim::ratelimit::{
-    Backend, Decision, Options, PLUGIN_LOCAL, Rate, RateLimitConfig, RateLimiter,
+    Backend, Decision, Options, PLUGIN_LOCAL, RateLimitConfig, RateLimiter,
 };
 use std::time::Duration;
 use tokio::time::advance;
@@ -10,16 +13,7 @@ use tokio::time::advance;
 fn config(rates: &[(&str, &[(u64, u64)])]) -> RateLimitConfig {
     RateLimitConfig {
         backend: Backend::Local,
-        rates: rates
-            .iter()
-            .map(|(app, windows)| {
-                let windows = windows
-                    .iter()
-                    .map(|&(period, tokens)| Rate { period, tokens })
-                    .collect();
-                ((*app).to_owned(), windows)
-            })
-            .collect(),
+        rates: rates::rates(rates),
         ..RateLimitConfig::default()
     }
 }

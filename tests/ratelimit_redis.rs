@@ -6,7 +6,10 @@
 #[path = "support/redis.rs"]
 mod redis_server;
 
-use bk_job_shim::ratelimit::{Backend, Options, PLUGIN_REDIS, Rate, RateLimitConfig, RateLimiter};
+#[path = "support/rates.rs"]
+mod rates;
+
+use bk_job_shim::ratelimit::{Backend, Options, PLUGIN_REDIS, RateLimitConfig, RateLimiter};
 use redis_server::{RedisServer, free_port};
 use std::time::{Duration, Instant};
 
@@ -15,16 +18,7 @@ fn config(url: &str, fail_open: bool, rates: &[(&str, &[(u64, u64)])]) -> RateLi
         backend: Backend::Redis,
         redis_url: url.to_owned(),
         fail_open,
-        rates: rates
-            .iter()
-            .map(|(app, windows)| {
-                let windows = windows
-                    .iter()
-                    .map(|&(period, tokens)| Rate { period, tokens })
-                    .collect();
-                ((*app).to_owned(), windows)
-            })
-            .collect(),
+        rates: rates::rates(rates),
     }
 }
 
