@@ -69,6 +69,14 @@ pub enum ShimError {
     /// `X-Bkapi-Authorization` is present but not a JSON object.
     #[error("request header X-Bkapi-Authorization is not a valid JSON object")]
     BadAuthHeader,
+    /// Presented credentials break the limits or `X-Bkapi-Authorization` is not strict.
+    #[error("{0}")]
+    Credential(crate::translate::credentials::CredentialError),
+    /// `auth.system_api` needs a valid user name for `X-Bk-Username`.
+    #[error(
+        "user authentication failed: a valid bk_username is required (1 to 64 printable characters)"
+    )]
+    UserRequired,
     /// `auth.jwt.required` and the JWT is missing or invalid.
     #[error("{0}")]
     Jwt(crate::jwt::JwtError),
@@ -149,6 +157,8 @@ impl ShimError {
             ShimError::Translate(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
             ShimError::CallbackNotAllowed(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
             ShimError::BadAuthHeader => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
+            ShimError::Credential(_) => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
+            ShimError::UserRequired => (codes::COMMON_ERROR, S::UNAUTHORIZED, "denied"),
             ShimError::Jwt(_) => (codes::COMMON_ERROR, S::UNAUTHORIZED, "denied"),
             ShimError::MissingAppCode => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
             ShimError::InvalidAppCode => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
