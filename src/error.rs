@@ -60,6 +60,12 @@ pub enum ShimError {
     /// Body over `server.max_body_bytes`.
     #[error("request body exceeds the limit of {0} bytes")]
     BodyTooLarge(usize),
+    /// The body passes a JSON budget limit (`crate::budget`); the message names it.
+    #[error("request body refused: {0}")]
+    Budget(crate::budget::BudgetError),
+    /// Too many large bodies are being buffered at once; the message names the limit.
+    #[error("too many large request bodies at once (limit {0}), retry later")]
+    Busy(usize),
     /// The body could not be read from the client.
     #[error("cannot read request body: {0}")]
     BodyRead(String),
@@ -154,6 +160,8 @@ impl ShimError {
             ),
             ShimError::BodyTooLarge(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
             ShimError::BodyRead(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
+            ShimError::Budget(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
+            ShimError::Busy(_) => (codes::ARGUMENT_ERROR, S::SERVICE_UNAVAILABLE, "rejected"),
             ShimError::Translate(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
             ShimError::CallbackNotAllowed(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
             ShimError::BadAuthHeader => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),

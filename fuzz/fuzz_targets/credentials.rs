@@ -56,7 +56,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = auth::cookie(&headers, "bk_token");
         headers.insert(bk_job_shim::jwt::JWT_HEADER, v);
         if let Some(verifier) = verifier() {
-            assert!(verifier.verify(&headers).is_err(), "an unsigned token verified");
+            assert!(
+                verifier.verify(&headers).is_err(),
+                "an unsigned token verified"
+            );
         }
     }
 });

@@ -8,13 +8,15 @@
 #![no_main]
 
 use bk_job_shim::translate::envelope::EsbResp;
-use bk_job_shim::translate::status::{self, JobExtras};
 use bk_job_shim::translate::log;
+use bk_job_shim::translate::status::{self, JobExtras};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 fn data(v: &Value) -> Value {
-    EsbResp::parse(v.clone()).map(|r| r.data).unwrap_or(Value::Null)
+    EsbResp::parse(v.clone())
+        .map(|r| r.data)
+        .unwrap_or(Value::Null)
 }
 
 fuzz_target!(|bytes: &[u8]| {
