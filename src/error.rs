@@ -66,6 +66,9 @@ pub enum ShimError {
     /// Too many large bodies are being buffered at once; the message names the limit.
     #[error("too many large request bodies at once (limit {0}), retry later")]
     Busy(usize),
+    /// The request head breaks the protocol rules (`crate::protocol`).
+    #[error("{0}")]
+    Protocol(crate::protocol::ProtocolError),
     /// The body could not be read from the client.
     #[error("cannot read request body: {0}")]
     BodyRead(String),
@@ -160,6 +163,7 @@ impl ShimError {
             ),
             ShimError::BodyTooLarge(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
             ShimError::BodyRead(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
+            ShimError::Protocol(e) => (codes::ARGUMENT_ERROR, e.status(), "rejected"),
             ShimError::Budget(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
             ShimError::Busy(_) => (codes::ARGUMENT_ERROR, S::SERVICE_UNAVAILABLE, "rejected"),
             ShimError::Translate(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
@@ -214,9 +218,10 @@ impl ShimError {
     /// The reply for this error under `mode`.
     pub fn reply(&self, mode: ErrorStatus) -> ErrorReply {
         let (code, real_status, outcome) = self.parts();
-        let status = match mode {
-            ErrorStatus::Esb => StatusCode::OK,
-            ErrorStatus::Gateway => real_status,
+        let status = match (mode, self) {
+            // A broken request gets a broken-request status in every mode.
+            (_, ShimError::Protocol(_)) | (ErrorStatus::Gateway, _) => real_status,
+            (ErrorStatus::Esb, _) => StatusCode::OK,
         };
         let retry_after = match (self, mode) {
             (ShimError::RateLimited { retry_after, .. }, ErrorStatus::Gateway) => {

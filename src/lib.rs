@@ -17,6 +17,7 @@ pub mod error;
 pub mod jobcache;
 pub mod jwt;
 pub mod metrics;
+pub mod protocol;
 pub mod proxy;
 pub mod ratelimit;
 pub mod server;
