@@ -17,10 +17,12 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 seconds=${FUZZ_SECONDS:-60}
+profile=(-O)
 targets=()
 for a in "$@"; do
   case "$a" in
-    --smoke) seconds=${FUZZ_SECONDS:-5} ;;
+    # Smoke: a development build (much faster to compile; runs are seconds anyway).
+    --smoke) seconds=${FUZZ_SECONDS:-5}; profile=(--dev) ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) targets+=("$a") ;;
   esac
@@ -46,10 +48,13 @@ fi
 scripts/fuzz-seeds.sh "$root/fuzz/corpus"
 
 cd fuzz
-build=(fuzz build -O --sanitizer none --debug-assertions --target-dir "$root/target/fuzz")
+build=(fuzz build "${profile[@]}" --sanitizer none --debug-assertions --target-dir "$root/target/fuzz")
 start=$(date +%s)
-"${cargo[@]}" "${build[@]}" "${targets[@]:0:1}" >/dev/null
-for t in "${targets[@]:1}"; do "${cargo[@]}" "${build[@]}" "$t" >/dev/null; done
+if [ $# -eq 0 ] || [ "$*" = "--smoke" ]; then
+  "${cargo[@]}" "${build[@]}" >/dev/null   # every target in one cargo run
+else
+  for t in "${targets[@]}"; do "${cargo[@]}" "${build[@]}" "$t" >/dev/null; done
+fi
 echo "fuzz: built ${#targets[@]} targets in $(( $(date +%s) - start )) s"
 
 failed=0
@@ -57,7 +62,7 @@ for t in "${targets[@]}"; do
   log=$(mktemp)
   mkdir -p "artifacts/$t"
   set +e
-  "${cargo[@]}" fuzz run -O --sanitizer none --debug-assertions \
+  "${cargo[@]}" fuzz run "${profile[@]}" --sanitizer none --debug-assertions \
     --target-dir "$root/target/fuzz" "$t" "corpus/$t" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1
