@@ -11,7 +11,7 @@ NOTES.txt tells the user to paste (so the pasted text itself is checked).
 For every manifest set (one file: a plain manifest, a rendered chart, or the sidecar
 snippet of the chart's NOTES wrapped in a Pod):
   1. every object validates (strict: no unknown field) against the Kubernetes JSON schemas
-     of kubernetes-validate's newest release; the ServiceMonitor, which has no schema
+     of 1.30 and of kubernetes-validate's newest release; the ServiceMonitor, which has no schema
      there, against the schema of the fields used (SERVICE_MONITOR below); any other kind
      without a schema is an error;
   2. every bk-job-shim `serve` container follows the deployment rules: read-only root,
@@ -36,6 +36,9 @@ import jsonschema
 import yaml
 
 errors = []
+# The oldest release the kit targets (native sidecars and the preStop sleep action on by
+# default), and the newest the installed kubernetes-validate knows.
+KUBERNETES_VERSIONS = ["1.30.0", None]
 
 
 def err(where, msg):
@@ -122,14 +125,16 @@ def schema_check(path, docs):
                 err(path, f"ServiceMonitor {d['metadata'].get('name')}: {e.json_path}: {e.message}")
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump_all(core, f)
+    exe = os.path.join(os.path.dirname(sys.executable), "kubernetes-validate")
     try:
-        exe = os.path.join(os.path.dirname(sys.executable), "kubernetes-validate")
-        res = subprocess.run([exe, "--strict", "--quiet", f.name], capture_output=True, text=True)
+        for version in KUBERNETES_VERSIONS:
+            flags = ["--kubernetes-version", version] if version else []
+            res = subprocess.run([exe, "--strict", "--quiet", *flags, f.name], capture_output=True, text=True)
+            out = (res.stdout + res.stderr).replace(f.name, path).strip()
+            if res.returncode != 0 or "WARN" in out or "ERROR" in out:
+                err(path, f"kubernetes-validate {version or '(newest)'}:\n{out}")
     finally:
         os.unlink(f.name)
-    out = (res.stdout + res.stderr).replace(f.name, path).strip()
-    if res.returncode != 0 or "WARN" in out or "ERROR" in out:
-        err(path, f"kubernetes-validate:\n{out}")
 
 
 def pod_specs(docs):
