@@ -21,7 +21,9 @@ snippet of the chart's NOTES wrapped in a Pod):
      terminationGracePeriodSeconds above preStop sleep + server.shutdown_grace;
   3. every bk-job-shim.toml in a ConfigMap passes `bk-job-shim check-config`, with the
      environment its container would have (values, and secretKeyRef / configMapKeyRef
-     resolved from the same set; a Secret the set does not hold gets a placeholder).
+     resolved from the same set; a Secret the set does not hold gets a placeholder);
+  4. the offline containers of the chart's `helm test` Pods (check-config, translate) run
+     here with their ConfigMap volumes laid out in a temporary directory, and exit 0.
 """
 import base64
 import json
@@ -244,6 +246,35 @@ def check_shim(where, c, pod, docs, sidecar):
     return cm_name
 
 
+def run_offline_test(where, c, pod, docs):
+    """Runs one check-config / translate container of a helm test Pod, exit 0 expected."""
+    with tempfile.TemporaryDirectory() as root:
+        mounts = {}
+        for m in c.get("volumeMounts") or []:
+            vol = next(v for v in pod.get("volumes") or [] if v["name"] == m["name"])
+            name = (vol.get("configMap") or {}).get("name")
+            cm = next((d for d in docs if d.get("kind") == "ConfigMap" and d["metadata"]["name"] == name), None)
+            if cm is None:
+                continue  # a Secret volume (TLS files): not needed offline
+            local = os.path.join(root, m["name"])
+            os.makedirs(local)
+            for key, value in cm["data"].items():
+                with open(os.path.join(local, key), "w", encoding="utf-8") as f:
+                    f.write(value)
+            mounts[m["mountPath"].rstrip("/") + "/"] = local + "/"
+        args = []
+        for a in c.get("args") or []:
+            for mount, local in mounts.items():
+                if a.startswith(mount):
+                    a = local + a[len(mount):]
+            args.append(a)
+        run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **container_env(c, docs)}
+        res = subprocess.run([BIN, *args], capture_output=True, text=True, env=run_env)
+    if res.returncode != 0:
+        err(where, f"helm test container `{' '.join(c.get('args') or [])}` exit {res.returncode}:\n{res.stdout}{res.stderr}")
+    return 1
+
+
 def check_set(path):
     docs = [d for d in yaml.safe_load_all(open(path, encoding="utf-8")) if d]
     schema_check(path, docs)
@@ -254,6 +285,12 @@ def check_set(path):
                 if is_shim(c):
                     shims += 1
                     checked.add(check_shim(f"{path}: {name}/{c['name']}", c, pod, docs, sidecar))
+    tests = 0
+    for d in docs:
+        if d.get("kind") == "Pod" and (d["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test":
+            for c in (d["spec"].get("initContainers") or []) + d["spec"]["containers"]:
+                if (c.get("args") or [""])[0] in ("check-config", "translate"):
+                    tests += run_offline_test(f"{path}: {d['metadata']['name']}/{c['name']}", c, d["spec"], docs)
     for d in docs:
         if d.get("kind") == "ConfigMap" and "bk-job-shim.toml" in (d.get("data") or {}):
             if d["metadata"]["name"] not in checked:
@@ -261,7 +298,8 @@ def check_set(path):
                 checked.add(d["metadata"]["name"])
     kinds = sorted({d["kind"] for d in docs})
     print(f"  {os.path.basename(path)}: {len(docs)} objects ({', '.join(kinds)}), "
-          f"{shims} shim container(s), {len(checked - {None})} config(s) checked")
+          f"{shims} shim container(s), {len(checked - {None})} config(s) checked, "
+          f"{tests} helm test container(s) run")
 
 
 def notes_pod(dry_run_json, out):
