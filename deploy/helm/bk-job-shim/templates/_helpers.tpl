@@ -160,7 +160,7 @@ livenessProbe:
 
 {{/*
 The native sidecar: one entry of a Pod's initContainers (Kubernetes >= 1.29). Also
-usable from an umbrella chart: {{ include "bk-job-shim.sidecar" .Subcharts.bk-job-shim }}
+usable from an umbrella chart: include "bk-job-shim.sidecar" (index .Subcharts "bk-job-shim")
 plus the volume from "bk-job-shim.volumes".
 */}}
 {{- define "bk-job-shim.sidecar" -}}
