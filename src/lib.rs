@@ -14,6 +14,7 @@ pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 pub mod jobcache;
 pub mod jwt;
 pub mod metrics;
