@@ -65,7 +65,7 @@ pub enum ShimError {
     Budget(crate::budget::BudgetError),
     /// Too many large bodies are being buffered at once; the message names the limit.
     #[error("too many large request bodies at once (limit {0}), retry later")]
-    Busy(usize),
+    BodiesBusy(usize),
     /// The request head breaks the protocol rules (`crate::protocol`).
     #[error("{0}")]
     Protocol(crate::protocol::ProtocolError),
@@ -100,6 +100,12 @@ pub enum ShimError {
     /// App code not in `auth.allowed_apps`.
     #[error("APP [{0}] is not allowed to call this shim")]
     AppNotAllowed(String),
+    /// `callback_url` names a port not allowed by `auth.callback_ports` (default 80/443), or
+    /// is not an absolute http(s) URL (port 0).
+    #[error(
+        "Parameters error: [callback_url] must be an http(s) URL on an allowed port (80, 443 or auth.callback_ports), got port {0}"
+    )]
+    CallbackPortNotAllowed(u16),
     /// `callback_url` host not in `auth.callback_hosts`.
     #[error("Parameters error: [callback_url] host {0:?} is not in the allowed callback hosts")]
     CallbackNotAllowed(String),
@@ -174,9 +180,12 @@ impl ShimError {
             ShimError::BodyRead(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
             ShimError::Protocol(e) => (codes::ARGUMENT_ERROR, e.status(), "rejected"),
             ShimError::Budget(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
-            ShimError::Busy(_) => (codes::ARGUMENT_ERROR, S::SERVICE_UNAVAILABLE, "rejected"),
+            ShimError::BodiesBusy(_) => (codes::ARGUMENT_ERROR, S::SERVICE_UNAVAILABLE, "rejected"),
             ShimError::Translate(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
             ShimError::CallbackNotAllowed(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
+            ShimError::CallbackPortNotAllowed(_) => {
+                (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected")
+            }
             ShimError::BadAuthHeader => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
             ShimError::Credential(_) => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
             ShimError::UserRequired => (codes::COMMON_ERROR, S::UNAUTHORIZED, "denied"),

@@ -205,26 +205,38 @@ where
         .concurrency_limit(c.server.max_in_flight)
         .timeout(deadline)
         .layer(JwtLayer::new(rt.jwt.clone()))
-        .layer(LegacyBodyLayer::new(
-            c.server.max_body_bytes,
-            c.server.body_read_timeout,
-            base.metrics.clone(),
-        ))
-        .layer(IdentifyLayer::new(
-            &c.auth.allowed_apps,
-            rt.settings.app_labels.clone(),
-        ))
+        .layer(
+            LegacyBodyLayer::new(
+                c.server.max_body_bytes,
+                c.server.body_read_timeout,
+                base.metrics.clone(),
+            )
+            .with_budget(
+                crate::budget::Budget {
+                    max_array_len: c.server.max_hosts,
+                    ..crate::budget::Budget::default()
+                },
+                c.server.max_large_bodies,
+            ),
+        )
+        .layer(
+            IdentifyLayer::new(&c.auth.allowed_apps, rt.settings.app_labels.clone())
+                .with_no_user(c.auth.jwt.no_user),
+        )
         .layer(RateLimitLayer::new(
             rt.limiter.clone(),
             base.metrics.clone(),
         ))
-        .layer(TranslateLayer::new(
-            Options {
-                steps: c.legacy.steps,
-            },
-            &c.auth.callback_hosts,
-            base.metrics.clone(),
-        ))
+        .layer(
+            TranslateLayer::new(
+                Options {
+                    steps: c.legacy.steps,
+                },
+                &c.auth.callback_hosts,
+                base.metrics.clone(),
+            )
+            .with_callback_ports(&c.auth.callback_ports),
+        )
         .layer(InjectAuthLayer::new(c.auth.clone(), rt.app.clone()))
         .service(routes);
     BoxCloneSyncService::new(svc)

@@ -32,6 +32,12 @@ pub struct ServerConfig {
     /// Requests processed at once; a request beyond this is answered at once with
     /// `1306429` ("the shim is busy") instead of waiting in a queue.
     pub max_in_flight: usize,
+    /// Most elements of one JSON array (hosts of a host list) in a request body; more is
+    /// refused (`1306406`) before a tree is built.
+    pub max_hosts: usize,
+    /// Request bodies over 1 MiB buffered and parsed at once; one more is refused at once
+    /// (`1306406`, HTTP 503) instead of growing memory.
+    pub max_large_bodies: usize,
     /// Runtime worker threads; 0 = one per CPU. A sidecar sharing a Pod's CPUs often does
     /// best with 1 (no cross-thread wake-ups).
     pub worker_threads: usize,
@@ -49,6 +55,8 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(120),
             max_connections: 10_000,
             max_in_flight: 10_000,
+            max_hosts: 10_000,
+            max_large_bodies: 4,
             worker_threads: 0,
         }
     }
@@ -71,6 +79,9 @@ impl ServerConfig {
         }
         if self.request_timeout.is_zero() {
             p.push("server.request_timeout must be > 0".to_owned());
+        }
+        if self.max_hosts == 0 || self.max_large_bodies == 0 {
+            p.push("server.max_hosts and server.max_large_bodies must be > 0".to_owned());
         }
         if self.max_body_bytes == 0 {
             p.push("server.max_body_bytes must be > 0".to_owned());

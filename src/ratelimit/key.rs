@@ -51,6 +51,12 @@ impl LimitKeyer {
         Self { key }
     }
 
+    /// The keyer of this process (random key, made once): buckets survive reloads.
+    pub fn process() -> &'static LimitKeyer {
+        static KEYER: std::sync::OnceLock<LimitKeyer> = std::sync::OnceLock::new();
+        KEYER.get_or_init(LimitKeyer::random)
+    }
+
     /// The bucket of a request of `app`: `app` itself when the identity is `verified`,
     /// else `app#<tag of the presented secret>`.
     pub fn bucket(&self, app: &str, verified: bool, presented_secret: Option<&str>) -> String {
