@@ -194,10 +194,10 @@ mod tests {
             warnings: vec![],
         };
         let hosts = vec!["cb.example.com".to_owned()];
-        assert!(check_callback(&req("http://cb.example.com/x"), &hosts).is_ok());
-        assert!(check_callback(&req("http://evil.example.com/x"), &hosts).is_err());
-        assert!(check_callback(&req(""), &hosts).is_ok());
-        assert!(check_callback(&req("http://evil/x"), &[]).is_ok());
+        assert!(check_callback(&req("http://cb.example.com/x"), &hosts, &[]).is_ok());
+        assert!(check_callback(&req("http://evil.example.com/x"), &hosts, &[]).is_err());
+        assert!(check_callback(&req(""), &hosts, &[]).is_ok());
+        assert!(check_callback(&req("http://evil/x"), &[], &[]).is_ok());
     }
 
     #[test]
