@@ -22,6 +22,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 pub mod jobcache;
 pub mod jwt;
 pub mod layer;
