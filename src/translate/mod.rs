@@ -11,10 +11,12 @@
 //! * [`envelope`]: v3 `EsbResp` → legacy envelope.
 //! * [`status`], [`log`]: the polling responses (`get_job_instance_status` / `_log`).
 
+pub mod calls;
 pub mod codes;
 pub mod credentials;
 pub mod envelope;
 pub mod error;
+pub mod exchange;
 pub mod log;
 pub mod model;
 pub mod query;
