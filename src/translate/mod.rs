@@ -14,16 +14,19 @@
 pub mod calls;
 pub mod codes;
 pub mod credentials;
+pub mod dialect;
 pub mod envelope;
 pub mod error;
 pub mod exchange;
 pub mod log;
 pub mod model;
+pub mod polling;
 pub mod query;
 pub mod request;
 pub mod routes;
 pub mod scope;
 pub mod status;
+pub mod transport;
 pub mod validate;
 
 pub use credentials::Credentials;
