@@ -34,6 +34,7 @@
 
 mod apigw;
 mod job;
+mod resources;
 mod value;
 
 use bytes::Bytes;
