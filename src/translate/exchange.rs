@@ -242,6 +242,24 @@ pub struct Window {
     pub length: Option<usize>,
 }
 
+/// Bounds of paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Ceiling on the rows one answer may gather.
+    pub max_rows: usize,
+    /// `length` of each v3 call (1..=[`MAX_PAGE`]).
+    pub page_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_rows: DEFAULT_MAX_ROWS,
+            page_len: MAX_PAGE,
+        }
+    }
+}
+
 /// The rows of a v3 list call gathered page by page.
 #[derive(Debug, Clone)]
 pub struct Pager {
@@ -249,6 +267,7 @@ pub struct Pager {
     query: Vec<(String, String)>,
     window: Window,
     max_rows: usize,
+    page_len: usize,
     next: usize,
     total: Option<usize>,
     rows: Vec<Value>,
@@ -265,13 +284,14 @@ pub enum Paged {
 
 impl Pager {
     /// Page through `GET resource?query&start=…&length=…` for `window`, gathering at most
-    /// `max_rows` rows. A window asking for more than `max_rows` is refused at once.
+    /// `limits.max_rows` rows. A window asking for more is refused at once.
     pub fn new(
         resource: &str,
         query: Vec<(String, String)>,
         window: Window,
-        max_rows: usize,
+        limits: Limits,
     ) -> Result<Self, CallError> {
+        let max_rows = limits.max_rows;
         if window.length.is_some_and(|n| n > max_rows) {
             return Err(too_many(window.length.unwrap_or(0), max_rows));
         }
@@ -281,6 +301,7 @@ impl Pager {
             next: window.start,
             window,
             max_rows,
+            page_len: limits.page_len.clamp(1, MAX_PAGE),
             total: None,
             rows: Vec::new(),
         })
@@ -290,13 +311,13 @@ impl Pager {
     pub fn request(&self) -> UpstreamRequest {
         let remaining = match self.window.length {
             Some(n) => n.saturating_sub(self.rows.len()),
-            None => MAX_PAGE,
+            None => self.page_len,
         };
         let mut query = self.query.clone();
         query.push(("start".to_owned(), self.next.to_string()));
         query.push((
             "length".to_owned(),
-            remaining.clamp(1, MAX_PAGE).to_string(),
+            remaining.clamp(1, self.page_len).to_string(),
         ));
         get(&self.resource, query)
     }
@@ -388,8 +409,9 @@ fn too_many(rows: usize, max_rows: usize) -> CallError {
     CallError {
         code: codes::ARGUMENT_ERROR,
         message: format!(
-            "Parameters error: [length] {rows} rows asked for, more than the {max_rows} this \
-             shim returns in one answer (paging.max_rows): ask for pages with start and length"
+            "Parameters error: [length] the answer would hold {rows} rows, more than the \
+             {max_rows} this shim returns in one answer (paging.max_rows): ask for pages with \
+             start and length"
         ),
     }
 }
@@ -429,6 +451,13 @@ mod tests {
         })
     }
 
+    fn lim(max_rows: usize) -> Limits {
+        Limits {
+            max_rows,
+            page_len: MAX_PAGE,
+        }
+    }
+
     fn q(req: &UpstreamRequest, key: &str) -> usize {
         req.query
             .iter()
@@ -448,9 +477,10 @@ mod tests {
 
     #[test]
     fn pager_gathers_every_row_in_pages_of_at_most_1000() {
-        let mut p = Pager::new("get_x", vec![], window(None, None), 5000).unwrap_or_else(|e| {
-            unreachable!("{e:?}");
-        });
+        let mut p =
+            Pager::new("get_x", vec![], window(None, None), lim(5000)).unwrap_or_else(|e| {
+                unreachable!("{e:?}");
+            });
         let mut fake = rows(2345);
         let mut req = p.request();
         let mut calls = 0;
@@ -470,14 +500,14 @@ mod tests {
 
     #[test]
     fn pager_window_and_ceiling() {
-        let mut p = Pager::new("get_x", vec![], window(Some(10), Some(5)), 100)
+        let mut p = Pager::new("get_x", vec![], window(Some(10), Some(5)), lim(100))
             .unwrap_or_else(|e| unreachable!("{e:?}"));
         let req = p.request();
         assert_eq!((q(&req, "start"), q(&req, "length")), (10, 5));
         assert_eq!(p.consume(&rows(12)(&req)), Ok(Paged::Complete));
         assert_eq!(p.rows().len(), 2);
 
-        let mut p = Pager::new("get_x", vec![], window(None, None), 100)
+        let mut p = Pager::new("get_x", vec![], window(None, None), lim(100))
             .unwrap_or_else(|e| unreachable!("{e:?}"));
         let req = p.request();
         match p.consume(&rows(101)(&req)) {
@@ -487,7 +517,7 @@ mod tests {
             }
             other => unreachable!("{other:?}"),
         }
-        assert!(Pager::new("get_x", vec![], window(None, Some(101)), 100).is_err());
+        assert!(Pager::new("get_x", vec![], window(None, Some(101)), lim(100)).is_err());
         assert!(matches!(
             p.consume(&json!({"data": []})),
             Err(PageError::Shape(_))

@@ -43,7 +43,7 @@ fn accounts(
     let scope = scope(m)?;
     let mut query = scope_query(&scope);
     query.push(("category".into(), category.to_string()));
-    let pager = pager("get_account_list", query, window(m)?, opts.max_rows)?;
+    let pager = pager("get_account_list", query, window(m)?, opts)?;
     Ok(Box::new(ListExchange::new(
         pager,
         Box::new(move |rows, _| {

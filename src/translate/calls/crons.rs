@@ -45,7 +45,7 @@ pub fn get_cron_list(m: &Map<String, Value>, opts: &CallOptions) -> Result<Box<d
     ] {
         push_opt(&mut query, key, date_seconds(m, key, opts.tz)?);
     }
-    let pager = pager("get_cron_list", query, window(m)?, opts.max_rows)?;
+    let pager = pager("get_cron_list", query, window(m)?, opts)?;
     let tz = opts.tz;
     Ok(Box::new(ListExchange::new(
         pager,

@@ -45,6 +45,18 @@ pub struct CallOptions {
     pub tz: Tz,
     /// Ceiling on the rows of one "every row" list answer (`paging.max_rows`).
     pub max_rows: usize,
+    /// `length` of each v3 list call (`paging.page_length`, 1..=1000).
+    pub page_len: usize,
+}
+
+impl CallOptions {
+    /// The paging bounds.
+    pub fn limits(&self) -> super::exchange::Limits {
+        super::exchange::Limits {
+            max_rows: self.max_rows,
+            page_len: self.page_len,
+        }
+    }
 }
 
 impl Default for CallOptions {
@@ -52,6 +64,7 @@ impl Default for CallOptions {
         Self {
             tz: chrono_tz::Asia::Shanghai,
             max_rows: super::exchange::DEFAULT_MAX_ROWS,
+            page_len: super::exchange::MAX_PAGE,
         }
     }
 }

@@ -40,7 +40,7 @@ pub fn get_job_list(m: &Map<String, Value>, opts: &CallOptions) -> Result<Box<dy
     ] {
         push_opt(&mut query, key, date_seconds(m, key, opts.tz)?);
     }
-    let pager = pager("get_job_plan_list", query, window(m)?, opts.max_rows)?;
+    let pager = pager("get_job_plan_list", query, window(m)?, opts)?;
     let tz = opts.tz;
     Ok(Box::new(ListExchange::new(
         pager,
@@ -56,9 +56,9 @@ pub(crate) fn pager(
     resource: &str,
     query: Vec<(String, String)>,
     w: super::super::exchange::Window,
-    max_rows: usize,
+    opts: &CallOptions,
 ) -> Result<Pager> {
-    Pager::new(resource, query, w, max_rows)
+    Pager::new(resource, query, w, opts.limits())
         .map_err(|e| TranslateError::new(RejectReason::Invalid, "length", e.message))
 }
 
@@ -147,7 +147,7 @@ pub fn get_job_detail(m: &Map<String, Value>, opts: &CallOptions) -> Result<Box<
         scope,
         plan_id,
         tz: opts.tz,
-        max_rows: opts.max_rows,
+        limits: opts.limits(),
         phase: DetailPhase::Plan,
         plan: Value::Null,
         aliases: BTreeMap::new(),
@@ -167,7 +167,7 @@ struct JobDetail {
     scope: Scope,
     plan_id: i64,
     tz: Tz,
-    max_rows: usize,
+    limits: super::super::exchange::Limits,
     phase: DetailPhase,
     plan: Value,
     /// Account id → alias.
@@ -200,11 +200,11 @@ impl Exchange for JobDetail {
                 match Pager::new(
                     "get_account_list",
                     scope_query(&self.scope),
-                    window(&Map::new()).unwrap_or(super::super::exchange::Window {
+                    super::super::exchange::Window {
                         start: 0,
                         length: None,
-                    }),
-                    self.max_rows,
+                    },
+                    self.limits,
                 ) {
                     Ok(p) => {
                         let req = p.request();

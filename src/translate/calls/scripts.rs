@@ -47,7 +47,7 @@ pub fn get_script_list(
     };
     let w = window(m)?;
     Ok(Box::new(ScriptList {
-        pager: pager(resource, query, w, opts.max_rows)?,
+        pager: pager(resource, query, w, opts)?,
         public,
         scope,
         with_content: flag(m, "return_script_content")?.unwrap_or(false),
