@@ -9,6 +9,7 @@
 //! `support-files/bk-api-gateway/v3/apidocs/en/`.
 
 mod catalog;
+mod crons;
 mod exec;
 
 use super::value::{

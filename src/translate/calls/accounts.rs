@@ -5,7 +5,8 @@
 use super::super::TranslateError;
 use super::super::exchange::{Exchange, Finished};
 use super::super::scope::Scope;
-use super::plans::{ListExchange, biz_id, pager};
+use super::list::{ListExchange, pager};
+use super::plans::biz_id;
 use super::{CallOptions, scope, scope_query, time, window};
 use serde_json::{Map, Value, json};
 

@@ -23,6 +23,7 @@
 pub mod accounts;
 pub mod crons;
 pub mod exec;
+pub mod list;
 pub mod plans;
 pub mod scripts;
 pub mod steps;

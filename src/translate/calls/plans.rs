@@ -7,6 +7,7 @@ use super::super::exchange::{
 };
 use super::super::scope::Scope;
 use super::super::{RejectReason, TranslateError};
+use super::list::{ListExchange, pager};
 use super::{
     CallOptions, date_seconds, id, push_opt, rows, scope, scope_query, text, time, window,
 };
@@ -51,17 +52,6 @@ pub fn get_job_list(m: &Map<String, Value>, opts: &CallOptions) -> Result<Box<dy
     )))
 }
 
-/// A pager, with a too-large window turned into a parameter error.
-pub(crate) fn pager(
-    resource: &str,
-    query: Vec<(String, String)>,
-    w: super::super::exchange::Window,
-    opts: &CallOptions,
-) -> Result<Pager> {
-    Pager::new(resource, query, w, opts.limits())
-        .map_err(|e| TranslateError::new(RejectReason::Invalid, "length", e.message))
-}
-
 /// One v3 `EsbPlanBasicInfoV3DTO` → v2 `EsbJobBasicInfoDTO`.
 fn plan_row(r: &Value, scope: &Scope, tz: Tz) -> Value {
     json!({
@@ -85,52 +75,6 @@ pub(crate) fn biz_id(r: &Value, scope: &Scope) -> Value {
             .bk_scope_id
             .parse::<i64>()
             .map_or(Value::Null, Value::from),
-    }
-}
-
-/// Mapping of the gathered rows of a [`ListExchange`].
-pub type FinishList = Box<dyn FnOnce(Vec<Value>, &Pager) -> Result<Finished> + Send>;
-
-/// A list call: the pages of one v3 list, then a mapping of every row.
-pub struct ListExchange {
-    pager: Pager,
-    finish: Option<FinishList>,
-}
-
-impl ListExchange {
-    /// Page with `pager`, then answer `finish(rows)`.
-    pub fn new(pager: Pager, finish: FinishList) -> Self {
-        Self {
-            pager,
-            finish: Some(finish),
-        }
-    }
-}
-
-impl Exchange for ListExchange {
-    fn start(&mut self) -> Step {
-        Step::Call(self.pager.request())
-    }
-
-    fn resume(&mut self, outcome: Outcome) -> Step {
-        let data = match ok_data(outcome) {
-            Ok(d) => d,
-            Err(step) => return step,
-        };
-        match self.pager.consume(&data) {
-            Ok(Paged::More(r)) => Step::Call(r),
-            Ok(Paged::Complete) => {
-                let rows = self.pager.take_rows();
-                match self.finish.take() {
-                    Some(f) => match f(rows, &self.pager) {
-                        Ok(done) => Step::Done(done),
-                        Err(e) => Step::Fail(CallError::bad_reply(&e)),
-                    },
-                    None => Step::Abort,
-                }
-            }
-            Err(e) => e.into_step(),
-        }
     }
 }
 

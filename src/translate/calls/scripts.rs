@@ -11,7 +11,7 @@ use super::super::exchange::{
 use super::super::scope::Scope;
 use super::super::validate::{self, Path};
 use super::super::{TranslateError, UpstreamRequest};
-use super::plans::pager;
+use super::list::pager;
 use super::{CallOptions, flag, id, int, push_opt, scope_query, text, time, window};
 use serde_json::{Map, Value, json};
 use std::collections::VecDeque;
