@@ -93,7 +93,7 @@ fn final_json(step: Step) -> Value {
     match step {
         Step::Done(f) => json!({"data": f.data, "warnings": f.warnings}),
         Step::PassOn(r) => json!({"pass_on": {"code": r.code, "message": r.message}}),
-        Step::Fail(e) => json!({"error": {"code": e.code, "message": e.message}}),
+        Step::Fail(e) => json!({"error": {"code": e.code(), "message": e.message()}}),
         Step::Abort => json!({"abort": true}),
         Step::Call(_) => unreachable!(),
     }

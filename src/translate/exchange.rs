@@ -68,19 +68,37 @@ impl Finished {
 
 /// A legacy error made by the shim (not by bk-job or the gateway).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallError {
-    /// Legacy code, e.g. [`codes::ARGUMENT_ERROR`].
-    pub code: i64,
-    /// Message for the legacy envelope (never contains secrets).
-    pub message: String,
+pub enum CallError {
+    /// The request cannot be answered as asked (e.g. more rows than the ceiling):
+    /// `1306406`, naming the field.
+    Rejected(TranslateError),
+    /// bk-job answered something that is not the documented shape: `1306201`.
+    BadReply(TranslateError),
+    /// The exchange was misused (a bug): `1306000`.
+    Internal(&'static str),
 }
 
 impl CallError {
     /// bk-job answered something that is not the documented shape.
     pub fn bad_reply(e: &TranslateError) -> Self {
-        Self {
-            code: codes::THIRD_PARTY_ERROR,
-            message: format!("JOB v3 returned an unexpected reply: {e}"),
+        CallError::BadReply(e.clone())
+    }
+
+    /// The legacy code.
+    pub fn code(&self) -> i64 {
+        match self {
+            CallError::Rejected(_) => codes::ARGUMENT_ERROR,
+            CallError::BadReply(_) => codes::THIRD_PARTY_ERROR,
+            CallError::Internal(_) => codes::COMMON_ERROR,
+        }
+    }
+
+    /// The legacy message (never contains secrets).
+    pub fn message(&self) -> String {
+        match self {
+            CallError::Rejected(e) => e.message(),
+            CallError::BadReply(e) => format!("JOB v3 returned an unexpected reply: {e}"),
+            CallError::Internal(what) => format!("internal error of the shim: {what}"),
         }
     }
 }
@@ -156,10 +174,7 @@ impl Exchange for Single {
     fn start(&mut self) -> Step {
         match self.request.take() {
             Some(r) => Step::Call(r),
-            None => Step::Fail(CallError {
-                code: codes::COMMON_ERROR,
-                message: "exchange started twice".to_owned(),
-            }),
+            None => Step::Fail(CallError::Internal("exchange started twice")),
         }
     }
 
@@ -173,10 +188,7 @@ impl Exchange for Single {
                 Ok(f) => Step::Done(f),
                 Err(e) => Step::Fail(CallError::bad_reply(&e)),
             },
-            None => Step::Fail(CallError {
-                code: codes::COMMON_ERROR,
-                message: "exchange resumed after it finished".to_owned(),
-            }),
+            None => Step::Fail(CallError::Internal("exchange resumed after it finished")),
         }
     }
 }
@@ -194,10 +206,7 @@ pub fn drive(
         if sent.len() >= MAX_CALLS {
             return (
                 sent,
-                Step::Fail(CallError {
-                    code: codes::COMMON_ERROR,
-                    message: format!("more than {MAX_CALLS} upstream calls"),
-                }),
+                Step::Fail(CallError::Internal("too many upstream calls")),
             );
         }
         let outcome = upstream(&req);
@@ -406,14 +415,14 @@ fn shape(field: &str) -> TranslateError {
 }
 
 fn too_many(rows: usize, max_rows: usize) -> CallError {
-    CallError {
-        code: codes::ARGUMENT_ERROR,
-        message: format!(
-            "Parameters error: [length] the answer would hold {rows} rows, more than the \
-             {max_rows} this shim returns in one answer (paging.max_rows): ask for pages with \
-             start and length"
+    CallError::Rejected(TranslateError::new(
+        super::RejectReason::Invalid,
+        "length",
+        format!(
+            "the answer would hold {rows} rows, more than the {max_rows} this shim returns in \
+             one answer (paging.max_rows): ask for pages with start and length"
         ),
-    }
+    ))
 }
 
 /// Read a legacy `start`/`length` pair: `length` absent, 0 or negative means every row.
@@ -512,8 +521,8 @@ mod tests {
         let req = p.request();
         match p.consume(&rows(101)(&req)) {
             Err(PageError::TooMany(e)) => {
-                assert_eq!(e.code, codes::ARGUMENT_ERROR);
-                assert!(e.message.contains("101 rows"), "{}", e.message);
+                assert_eq!(e.code(), codes::ARGUMENT_ERROR);
+                assert!(e.message().contains("101 rows"), "{}", e.message());
             }
             other => unreachable!("{other:?}"),
         }

@@ -15,9 +15,11 @@ pub(crate) fn pager(
     w: super::super::exchange::Window,
     opts: &CallOptions,
 ) -> Result<Pager> {
-    Pager::new(resource, query, w, opts.limits()).map_err(|e| {
-        let detail = e.message.trim_start_matches("Parameters error: [length] ");
-        TranslateError::new(super::super::RejectReason::Invalid, "length", detail)
+    Pager::new(resource, query, w, opts.limits()).map_err(|e| match e {
+        CallError::Rejected(t) | CallError::BadReply(t) => t,
+        CallError::Internal(what) => {
+            TranslateError::new(super::super::RejectReason::Invalid, "length", what)
+        }
     })
 }
 

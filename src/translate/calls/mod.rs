@@ -300,10 +300,7 @@ pub(crate) mod test_support {
             Err(e) => {
                 return (
                     vec![],
-                    Step::Fail(super::super::exchange::CallError {
-                        code: 1_306_406,
-                        message: e.message(),
-                    }),
+                    Step::Fail(super::super::exchange::CallError::Rejected(e)),
                 );
             }
         };

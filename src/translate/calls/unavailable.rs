@@ -2,7 +2,7 @@
 //! 22–30): answered with a legacy error that says so and what to use instead, never
 //! "component not found".
 
-use super::super::codes;
+use super::super::{RejectReason, TranslateError, codes};
 
 /// A legacy call the shim cannot translate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +57,11 @@ impl Unavailable {
     /// The entry for `name`, if it is one of them.
     pub fn find(name: &str) -> Option<&'static Unavailable> {
         UNAVAILABLE.iter().find(|u| u.name == name)
+    }
+
+    /// The refusal as a translation error (`1306406`, field `path`).
+    pub fn to_error(&self) -> TranslateError {
+        TranslateError::new(RejectReason::Invalid, "path", self.message())
     }
 
     /// The legacy error message.
