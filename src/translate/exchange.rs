@@ -269,6 +269,57 @@ impl Default for Limits {
     }
 }
 
+/// `[paging]`: how the legacy "every row" list calls page through v3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PagingConfig {
+    /// Ceiling on the rows of one answer; past it the client gets `1306406` asking for
+    /// pages instead of a silently cut list (default 10000).
+    pub max_rows: usize,
+    /// `length` of each v3 list call, 1..=1000 (default 1000, bk-job's maximum).
+    pub page_length: usize,
+}
+
+impl Default for PagingConfig {
+    fn default() -> Self {
+        Self {
+            max_rows: DEFAULT_MAX_ROWS,
+            page_length: MAX_PAGE,
+        }
+    }
+}
+
+impl PagingConfig {
+    /// Largest accepted `max_rows`.
+    pub const MAX_ROWS_LIMIT: usize = 1_000_000;
+
+    /// Check the bounds.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=Self::MAX_ROWS_LIMIT).contains(&self.max_rows) {
+            return Err(format!(
+                "paging.max_rows must be between 1 and {}, got {}",
+                Self::MAX_ROWS_LIMIT,
+                self.max_rows
+            ));
+        }
+        if !(1..=MAX_PAGE).contains(&self.page_length) {
+            return Err(format!(
+                "paging.page_length must be between 1 and {MAX_PAGE} (bk-job's limit), got {}",
+                self.page_length
+            ));
+        }
+        Ok(())
+    }
+
+    /// The bounds for a [`Pager`].
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_rows: self.max_rows,
+            page_len: self.page_length,
+        }
+    }
+}
+
 /// The rows of a v3 list call gathered page by page.
 #[derive(Debug, Clone)]
 pub struct Pager {
@@ -531,6 +582,19 @@ mod tests {
             p.consume(&json!({"data": []})),
             Err(PageError::Shape(_))
         ));
+    }
+
+    #[test]
+    fn paging_config_bounds() {
+        let c: PagingConfig = toml::from_str("max_rows = 50").unwrap_or_default();
+        assert_eq!((c.max_rows, c.page_length), (50, MAX_PAGE));
+        assert!(c.validate().is_ok());
+        let bad = PagingConfig {
+            page_length: 1001,
+            ..PagingConfig::default()
+        };
+        assert!(bad.validate().is_err_and(|e| e.contains("page_length")));
+        assert!(toml::from_str::<PagingConfig>("rows = 1").is_err());
     }
 
     #[test]

@@ -38,6 +38,19 @@ impl StatusExchange {
         })
     }
 
+    /// The exchange for an already translated status request (the query of
+    /// [`crate::translate::translate_request`] for `get_job_instance_status`).
+    pub fn from_request(req: &super::UpstreamRequest, tz: Tz) -> Option<Self> {
+        let job_instance_id = query_id(&req.query)?;
+        Some(Self {
+            query: req.query.clone(),
+            job_instance_id,
+            tz,
+            cached: None,
+            status: None,
+        })
+    }
+
     /// The job asked about (for the driver's cache look-up before [`Exchange::start`]).
     pub fn job_instance_id(&self) -> i64 {
         self.job_instance_id
@@ -84,6 +97,14 @@ fn status_query(scope: &super::scope::Scope, id: i64) -> Vec<(String, String)> {
         ("job_instance_id".to_owned(), id.to_string()),
         ("return_ip_result".to_owned(), "true".to_owned()),
     ]
+}
+
+/// `job_instance_id` of a status query.
+fn query_id(query: &[(String, String)]) -> Option<i64> {
+    query
+        .iter()
+        .find(|(k, _)| k == "job_instance_id")
+        .and_then(|(_, v)| v.parse().ok())
 }
 
 fn complete(c: &JobExtras) -> bool {
@@ -139,6 +160,19 @@ impl LogExchange {
         let q = validate::legacy_job_instance_query(body)?;
         Ok(Self {
             query: status_query(&q.scope, q.job_instance_id),
+            tz,
+            status: None,
+            batches: VecDeque::new(),
+            logs: Vec::new(),
+        })
+    }
+
+    /// The exchange for an already translated status request (see
+    /// [`StatusExchange::from_request`]).
+    pub fn from_request(req: &super::UpstreamRequest, tz: Tz) -> Option<Self> {
+        query_id(&req.query)?;
+        Some(Self {
+            query: req.query.clone(),
             tz,
             status: None,
             batches: VecDeque::new(),
@@ -239,6 +273,16 @@ mod tests {
             }
             other => unreachable!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn built_from_the_translated_request() {
+        let route = crate::translate::Route::GetJobInstanceStatus;
+        let t = crate::translate::translate_request(&route, body(), &Default::default())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let ex = StatusExchange::from_request(&t.request, chrono_tz::UTC);
+        assert_eq!(ex.map(|e| e.job_instance_id()), Some(10));
+        assert!(LogExchange::from_request(&t.request, chrono_tz::UTC).is_some());
     }
 
     #[test]
