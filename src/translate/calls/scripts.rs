@@ -18,6 +18,10 @@ use std::collections::VecDeque;
 
 type Result<T> = std::result::Result<T, TranslateError>;
 
+/// Most version-detail calls one list answer may make (one per online version): past it
+/// the client is asked for pages instead of waiting on thousands of sequential calls.
+pub const MAX_VERSION_LOOKUPS: usize = 500;
+
 /// `job/get_script_list` (`public = false`, unless `is_public=true`) and
 /// `job/get_public_script_list` (`public = true`).
 pub fn get_script_list(
@@ -91,6 +95,18 @@ impl Exchange for ScriptList {
             Ok(Paged::Complete) => {
                 for script in self.pager.take_rows() {
                     self.add_row(&script);
+                }
+                if self.pending.len() > MAX_VERSION_LOOKUPS {
+                    return Step::Fail(CallError::Rejected(TranslateError::new(
+                        super::super::RejectReason::Invalid,
+                        "length",
+                        format!(
+                            "{} online script versions need one version lookup each, more than \
+                             the {MAX_VERSION_LOOKUPS} this shim makes for one answer: ask for \
+                             pages with start and length",
+                            self.pending.len()
+                        ),
+                    )));
                 }
                 self.next()
             }
@@ -347,6 +363,21 @@ mod tests {
         assert_eq!(row["content"], "echo 1");
         assert_eq!(row["create_time"], "2023-11-14 22:13:21");
         assert_eq!(row["public"], false);
+    }
+
+    #[test]
+    fn too_many_version_lookups_ask_for_pages() {
+        let rows: Vec<_> = (0..501).map(|i| script(i, Some(10_000 + i))).collect();
+        let (sent, step) = run(
+            LegacyCall::GetScriptList,
+            json!({"bk_biz_id": 2}),
+            vec![page(0, 1000, 501, rows)],
+        );
+        assert_eq!(sent.len(), 1);
+        match step {
+            Step::Fail(e) => assert!(e.message().contains("501 online script versions"), "{e:?}"),
+            other => unreachable!("{other:?}"),
+        }
     }
 
     #[test]
