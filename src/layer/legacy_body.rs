@@ -266,6 +266,9 @@ mod tests {
         let mut r = Request::new(Full::new(Bytes::from_static(body.as_bytes())));
         *r.method_mut() = method.parse().unwrap_or_default();
         *r.uri_mut() = path.parse().unwrap_or_default();
+        // HTTP/1.1 needs exactly one Host (`crate::protocol`).
+        r.headers_mut()
+            .insert(http::header::HOST, http::HeaderValue::from_static("shim"));
         r
     }
 
