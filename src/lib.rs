@@ -18,6 +18,7 @@ pub mod jwt;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
+pub mod redis_conn;
 pub mod server;
 pub mod shutdown;
 pub mod stub;

@@ -142,12 +142,11 @@ struct Ctx {
 impl Shim {
     /// A shim serving `runtime`.
     pub fn new(runtime: Runtime, metrics: Arc<Metrics>, stub: Arc<StubGateway>) -> Shim {
-        let redis_url = (runtime.config.rate_limit.backend == crate::ratelimit::Backend::Redis)
-            .then(|| runtime.config.rate_limit.redis_url.clone());
+        // One Redis connection: the limiter's, shared with the job cache.
         let jobs = JobCache::new(
             runtime.config.legacy.job_cache_capacity,
             runtime.config.legacy.job_cache_ttl,
-            redis_url.as_deref(),
+            runtime.limiter.redis_conn().cloned(),
         );
         Shim {
             runtime: ArcSwap::from_pointee(runtime),
@@ -170,6 +169,8 @@ impl Shim {
 
     /// Swap in a new runtime; requests already running keep the old one.
     pub fn swap_runtime(&self, runtime: Runtime) {
+        // A reload that changes the Redis settings moves the job cache too.
+        self.jobs.set_redis(runtime.limiter.redis_conn().cloned());
         self.runtime.store(Arc::new(runtime));
     }
 
