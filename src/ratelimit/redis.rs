@@ -82,10 +82,9 @@ impl RedisLimiter {
     pub(super) async fn new(conn: RedisConn, fail_open: bool, plan: Plan) -> Self {
         let script = Script::new(LUA);
         let load = script.clone();
-        match conn
-            .call(|mut h| async move { load.load_async(&mut h).await })
-            .await
-        {
+        // Boxed: keeps the futures of the callers (config reload) shallow.
+        let loaded = Box::pin(conn.call(|mut h| async move { load.load_async(&mut h).await }));
+        match loaded.await {
             Ok(_) => tracing::debug!(
                 topology = conn.topology().name(),
                 "rate limit: redis connected"
@@ -187,7 +186,10 @@ mod tests {
 
     #[test]
     fn keys_carry_a_hash_tag_and_the_window() {
-        assert_eq!(key("bk-job-shim", "app-1", W[0]), "bk-job-shim:rl:{app-1}:60:600");
+        assert_eq!(
+            key("bk-job-shim", "app-1", W[0]),
+            "bk-job-shim:rl:{app-1}:60:600"
+        );
         assert_eq!(key("test", "a", W[1]), "test:rl:{a}:1:20");
     }
 

@@ -248,6 +248,10 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         b.acquire().unwrap().success();
         assert!(!b.is_open());
-        assert_eq!(b.times_opened(), 1, "re-opening after a probe is not a new outage");
+        assert_eq!(
+            b.times_opened(),
+            1,
+            "re-opening after a probe is not a new outage"
+        );
     }
 }

@@ -94,7 +94,7 @@ struct Inner {
 enum Link {
     Standalone(ConnectionManager),
     Cluster(ClusterConnection),
-    Sentinel(SentinelLink),
+    Sentinel(Box<SentinelLink>),
 }
 
 /// One connection handle, lent to a call: standalone, cluster or the Sentinel master.
@@ -152,11 +152,11 @@ impl RedisConn {
         let link = match topology {
             Topology::Standalone => Link::Standalone(standalone(settings, opts)?),
             Topology::Cluster => Link::Cluster(cluster(settings, opts)?),
-            Topology::Sentinel => Link::Sentinel(SentinelLink::new(
+            Topology::Sentinel => Link::Sentinel(Box::new(SentinelLink::new(
                 settings,
                 opts.connect_timeout,
                 opts.timeout,
-            )?),
+            )?)),
         };
         tracing::debug!(settings = ?settings, topology = topology.name(), "redis: connection built");
         Ok(Self {
@@ -275,15 +275,19 @@ fn standalone(s: &RedisSettings, opts: &RedisOptions) -> Result<ConnectionManage
 }
 
 fn cluster(s: &RedisSettings, opts: &RedisOptions) -> Result<ClusterConnection, SettingsError> {
-    let mut b = ::redis::cluster::ClusterClient::builder(s.cluster_nodes.iter().map(String::as_str))
-        .connection_timeout(opts.connect_timeout)
-        .response_timeout(opts.timeout);
+    let mut b =
+        ::redis::cluster::ClusterClient::builder(s.cluster_nodes.iter().map(String::as_str))
+            .connection_timeout(opts.connect_timeout)
+            .response_timeout(opts.timeout);
     if let Some(certs) = s.certificates()? {
         b = b.certs(certs);
     }
-    let client = b
-        .build()
-        .map_err(|e| SettingsError(format!("rate_limit.redis_cluster_nodes: {}", e.detail().unwrap_or("invalid"))))?;
+    let client = b.build().map_err(|e| {
+        SettingsError(format!(
+            "rate_limit.redis_cluster_nodes: {}",
+            e.detail().unwrap_or("invalid")
+        ))
+    })?;
     let config = ClusterConfig::new()
         .set_connection_timeout(opts.connect_timeout)
         .set_response_timeout(opts.timeout);

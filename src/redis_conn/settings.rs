@@ -103,7 +103,11 @@ impl fmt::Debug for RedisSettings {
             .field("master_name", &self.master_name)
             .field(
                 "cluster_nodes",
-                &self.cluster_nodes.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+                &self
+                    .cluster_nodes
+                    .iter()
+                    .map(|u| redact(u))
+                    .collect::<Vec<_>>(),
             )
             .field("prefix", &self.prefix)
             .finish()
@@ -174,9 +178,7 @@ impl RedisSettings {
             p.push("rate_limit.redis_master_name needs rate_limit.redis_sentinels".to_owned());
         }
         if !self.tls.is_empty() && !self.uses_tls() {
-            p.push(
-                "rate_limit.redis_tls is set but no Redis URL uses rediss:// (TLS)".to_owned(),
-            );
+            p.push("rate_limit.redis_tls is set but no Redis URL uses rediss:// (TLS)".to_owned());
         }
         p
     }
@@ -212,10 +214,12 @@ impl RedisSettings {
                 ));
             }
         };
-        Ok((root_cert.is_some() || client_tls.is_some()).then_some(TlsCertificates {
-            client_tls,
-            root_cert,
-        }))
+        Ok(
+            (root_cert.is_some() || client_tls.is_some()).then_some(TlsCertificates {
+                client_tls,
+                root_cert,
+            }),
+        )
     }
 }
 
@@ -309,7 +313,11 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_and_standalone() {
-        assert!(settings().problems().is_empty(), "{:?}", settings().problems());
+        assert!(
+            settings().problems().is_empty(),
+            "{:?}",
+            settings().problems()
+        );
         assert_eq!(settings().topology(), Topology::Standalone);
     }
 
@@ -324,7 +332,10 @@ mod tests {
             ..settings()
         };
         let shown = format!("{s:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -338,8 +349,14 @@ mod tests {
         assert!(p.len() >= 3, "{p:?}");
         let all = p.join("\n");
         assert!(!all.contains("hunter2") && !all.contains("s3cret"), "{all}");
-        assert!(all.contains("rate_limit.redis_url: unsupported scheme"), "{all}");
-        assert!(all.contains("rate_limit.redis_master_name is required"), "{all}");
+        assert!(
+            all.contains("rate_limit.redis_url: unsupported scheme"),
+            "{all}"
+        );
+        assert!(
+            all.contains("rate_limit.redis_master_name is required"),
+            "{all}"
+        );
     }
 
     #[test]
@@ -394,7 +411,10 @@ mod tests {
             ..settings()
         };
         let p = s.problems().join("\n");
-        assert!(p.contains("rate_limit.redis_tls.ca_file: cannot read"), "{p}");
+        assert!(
+            p.contains("rate_limit.redis_tls.ca_file: cannot read"),
+            "{p}"
+        );
         assert!(p.contains("no Redis URL uses rediss://"), "{p}");
 
         let dir = std::env::temp_dir().join(format!("redis-settings-{}", std::process::id()));
@@ -411,7 +431,10 @@ mod tests {
             ..settings()
         };
         let p = s.problems().join("\n");
-        assert!(p.contains("ca_file") && p.contains("no PEM certificate"), "{p}");
+        assert!(
+            p.contains("ca_file") && p.contains("no PEM certificate"),
+            "{p}"
+        );
         let s = RedisSettings {
             tls: RedisTlsConfig {
                 ca_file: None,
@@ -420,7 +443,11 @@ mod tests {
             },
             ..s
         };
-        assert!(s.problems()[0].contains("go together"), "{:?}", s.problems());
+        assert!(
+            s.problems()[0].contains("go together"),
+            "{:?}",
+            s.problems()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

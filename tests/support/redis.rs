@@ -75,6 +75,13 @@ impl RedisServer {
         Self::try_start_on(port).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Starts a server on `port` with `extra` arguments.
+    pub(crate) fn start_on_with(port: u16, extra: &[String]) -> Self {
+        let mut s = Self::unstarted(port, "redis-server", extra.to_vec());
+        s.spawn().unwrap_or_else(|e| panic!("{e}"));
+        s
+    }
+
     /// Starts a server on `port`.
     pub(crate) fn try_start_on(port: u16) -> Result<Self, String> {
         let mut s = Self::unstarted(port, "redis-server", Vec::new());
@@ -166,9 +173,7 @@ impl RedisServer {
         } else {
             vec!["--port".into(), port]
         };
-        args.extend(
-            ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"].map(String::from),
-        );
+        args.extend(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"].map(String::from));
         // A config file (sentinel) must come first.
         let mut all = self.extra.clone();
         let file_first = all.first().is_some_and(|a| !a.starts_with("--"));
@@ -290,8 +295,12 @@ pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
     pub(crate) fn new(tag: &str) -> Self {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        let p = std::env::temp_dir().join(format!("bk-job-shim-{tag}-{}-{nanos}", std::process::id()));
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let p =
+            std::env::temp_dir().join(format!("bk-job-shim-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         Self(p)
     }

@@ -35,8 +35,8 @@ fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
 
 fn leaf(names: &[&str], cn: &str, issuer: &Issuer<'_, KeyPair>) -> (String, String) {
     let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .unwrap();
+    let mut p =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
     let cert = p.signed_by(&key, issuer).unwrap();
     (cert.pem(), key.serialize_pem())
@@ -101,7 +101,10 @@ impl RedisCluster {
                     "--cluster-enabled".into(),
                     "yes".into(),
                     "--cluster-config-file".into(),
-                    dir.path().join(format!("nodes-{i}.conf")).display().to_string(),
+                    dir.path()
+                        .join(format!("nodes-{i}.conf"))
+                        .display()
+                        .to_string(),
                     "--cluster-port".into(),
                     free_port().to_string(),
                     "--cluster-node-timeout".into(),
@@ -120,7 +123,9 @@ impl RedisCluster {
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| {
-                panic!("redis-cli is needed for the cluster test (apt-get install -y redis-tools): {e}")
+                panic!(
+                    "redis-cli is needed for the cluster test (apt-get install -y redis-tools): {e}"
+                )
             });
         assert!(
             out.status.success(),
@@ -163,7 +168,9 @@ impl RedisCluster {
         let reply = raw(self.port_for(key), &["HGET", key, "left"]);
         let mut lines = reply.split("\r\n");
         match lines.next() {
-            Some(h) if h.starts_with('$') && h != "$-1" => lines.next().and_then(|v| v.parse().ok()),
+            Some(h) if h.starts_with('$') && h != "$-1" => {
+                lines.next().and_then(|v| v.parse().ok())
+            }
             _ => None,
         }
     }
@@ -214,11 +221,15 @@ impl SentinelSet {
         // Each sentinel must know the replica and the two other sentinels before a
         // failover can be agreed.
         for s in &sentinels {
-            wait_until(Duration::from_secs(20), "the sentinels know each other", || {
-                let m = raw(s.port(), &["SENTINEL", "MASTER", MASTER_NAME]);
-                field_after(&m, "num-other-sentinels") == Some(2)
-                    && field_after(&m, "num-slaves") == Some(1)
-            });
+            wait_until(
+                Duration::from_secs(20),
+                "the sentinels know each other",
+                || {
+                    let m = raw(s.port(), &["SENTINEL", "MASTER", MASTER_NAME]);
+                    field_after(&m, "num-other-sentinels") == Some(2)
+                        && field_after(&m, "num-slaves") == Some(1)
+                },
+            );
         }
         Self {
             master,
@@ -242,7 +253,10 @@ impl SentinelSet {
             self.sentinels[0].port(),
             &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME],
         );
-        r.split("\r\n").nth(4).and_then(|p| p.parse().ok()).unwrap_or(0)
+        r.split("\r\n")
+            .nth(4)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
     }
 }
 
