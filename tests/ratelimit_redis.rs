@@ -1,7 +1,7 @@
 //! Redis backend of the per-app rate limiter, against a real `redis-server` started on a
 //! free loopback port (see `tests/support/redis.rs`). Fails, not skips, without
 //! `redis-server` installed. Topologies (TLS, ACL, Sentinel, Cluster) are in
-//! `tests/redis_topologies.rs`, the circuit breaker in `tests/redis_breaker.rs`.
+//! `tests/redis_topologies.rs`, the breaker's logging in `tests/redis_breaker.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/redis.rs"]
@@ -11,6 +11,7 @@ mod redis_server;
 mod rates;
 
 use bk_job_shim::ratelimit::{Backend, Options, PLUGIN_REDIS, RateLimitConfig, RateLimiter};
+use bk_job_shim::redis_conn::{BreakerConfig, RedisConn, RedisOptions};
 use redis_server::{RedisServer, at_window_start, free_port};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -355,4 +356,42 @@ async fn invalid_settings_are_errors_that_never_echo_a_password() {
     };
     let err = RateLimiter::new(&bad_prefix).await.unwrap_err().to_string();
     assert!(err.contains("rate_limit.redis_prefix"), "{err}");
+}
+
+/// A stalled Redis (SIGSTOP) answers nothing: the first calls wait the timeout, the
+/// circuit opens, later calls fail at once; after SIGCONT a probe closes it.
+#[tokio::test]
+async fn a_stalled_redis_trips_the_breaker() {
+    let redis = RedisServer::start();
+    let cfg = config(&redis.url(), false, &[("__default", &[(1, 1000)])]);
+    let opts = RedisOptions {
+        breaker: BreakerConfig {
+            failures: 3,
+            open_for: Duration::from_millis(500),
+        },
+        ..RedisOptions::default()
+    };
+    let conn = RedisConn::connect(&cfg.redis_settings(), &opts).unwrap();
+    let limiter = RateLimiter::with_redis(&cfg, Options::default(), conn.clone())
+        .await
+        .unwrap();
+    assert!(!limiter.check("app").await.degraded);
+
+    redis.signal("STOP");
+    for _ in 0..20 {
+        let d = limiter.check("app").await;
+        assert!(!d.allowed && d.degraded, "{d:?}");
+    }
+    redis.signal("CONT");
+    // 3 calls timed out; the other 17 (made within 3 × 200 ms + a few ms, well inside
+    // the 500 ms open period) never reached Redis.
+    assert!(conn.short_circuited() >= 10, "{}", conn.short_circuited());
+    assert_eq!(conn.times_opened(), 1);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while limiter.check("app").await.degraded {
+        assert!(Instant::now() < deadline, "the breaker did not close");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!conn.circuit_open());
 }

@@ -1,7 +1,10 @@
 //! The circuit breaker of the shared Redis connection, against real `redis-server`s: an
 //! outage opens it once (one log line, no password in any line), the limiter and the job
-//! cache stop waiting for Redis, and it closes by itself once Redis is back. A stalled
-//! (SIGSTOPped) server shows that only the calls before the circuit opens pay the timeout.
+//! cache stop waiting for Redis, and it closes by itself once Redis is back.
+//!
+//! The only test of this binary: it installs a thread-local log subscriber, and tracing
+//! caches per-callsite interest process-wide, so a test without one running beside it
+//! could hide events from it. The stalled-server breaker test is in `ratelimit_redis.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/redis.rs"]
@@ -136,35 +139,4 @@ async fn an_outage_is_logged_once_and_heals_by_itself() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!logs.text().contains("hunter2"), "{}", logs.text());
-}
-
-/// A stalled Redis (SIGSTOP) answers nothing: the first calls wait the timeout, the
-/// circuit opens, later calls fail at once; after SIGCONT a probe closes it.
-#[tokio::test]
-async fn a_stalled_redis_trips_the_breaker() {
-    let redis = RedisServer::start();
-    let cfg = config(&redis.url(), false);
-    let conn = conn(&cfg, Duration::from_millis(500));
-    let limiter = RateLimiter::with_redis(&cfg, Options::default(), conn.clone())
-        .await
-        .unwrap();
-    assert!(!limiter.check("app").await.degraded);
-
-    redis.signal("STOP");
-    for _ in 0..20 {
-        let d = limiter.check("app").await;
-        assert!(!d.allowed && d.degraded, "{d:?}");
-    }
-    redis.signal("CONT");
-    // 3 calls timed out; the other 17 (made within 3 × 200 ms + a few ms, well inside
-    // the 500 ms open period) never reached Redis.
-    assert!(conn.short_circuited() >= 10, "{}", conn.short_circuited());
-    assert_eq!(conn.times_opened(), 1);
-
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while limiter.check("app").await.degraded {
-        assert!(Instant::now() < deadline, "the breaker did not close");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(!conn.circuit_open());
 }
