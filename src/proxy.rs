@@ -73,9 +73,23 @@ impl Runtime {
         let jwt = crate::jwt::JwtVerifier::from_config(&config.auth.jwt)?;
         let limiter = match previous {
             Some(p) if p.config.rate_limit == config.rate_limit => p.limiter.clone(),
-            _ => RateLimiter::new(&config.rate_limit)
-                .await
-                .map_err(|e| format!("rate limiter: {e}"))?,
+            _ => {
+                let rl = &config.rate_limit;
+                let built = match rl.backend {
+                    crate::ratelimit::Backend::Redis => {
+                        // One Redis connection, kept across reloads that keep its settings.
+                        let conn = crate::redis_conn::RedisConn::reuse_or_connect(
+                            &rl.redis_settings(),
+                            &crate::redis_conn::RedisOptions::default(),
+                            previous.and_then(|p| p.limiter.redis_conn()),
+                        )
+                        .map_err(|e| format!("rate limiter: {e}"))?;
+                        RateLimiter::with_redis(rl, Default::default(), conn).await
+                    }
+                    crate::ratelimit::Backend::Local => RateLimiter::new(rl).await,
+                };
+                built.map_err(|e| format!("rate limiter: {e}"))?
+            }
         };
         // Keep the pooled client (and its warm connections) when `[upstream]` is unchanged.
         let upstream = match previous {

@@ -89,6 +89,20 @@ struct Inner {
     prefix: String,
     topology: Topology,
     settings: RedisSettings,
+    /// The TLS files' contents when built (a reload compares them).
+    tls_files: Option<TlsFiles>,
+}
+
+/// CA bundle, client certificate and key, as read.
+type TlsFiles = (Option<Vec<u8>>, Option<(Vec<u8>, Vec<u8>)>);
+
+fn tls_files(settings: &RedisSettings) -> Result<Option<TlsFiles>, SettingsError> {
+    Ok(settings.certificates()?.map(|c| {
+        (
+            c.root_cert,
+            c.client_tls.map(|t| (t.client_cert, t.client_key)),
+        )
+    }))
 }
 
 enum Link {
@@ -167,8 +181,25 @@ impl RedisConn {
                 prefix: settings.prefix.clone(),
                 topology,
                 settings: settings.clone(),
+                tls_files: tls_files(settings)?,
             }),
         })
+    }
+
+    /// On reload: `previous` when it was built from the same settings and the TLS files
+    /// still hold the same bytes (the connection, and its breaker, carry over), else a
+    /// new connection. The limiter and the job cache must then both use the result.
+    pub fn reuse_or_connect(
+        settings: &RedisSettings,
+        opts: &RedisOptions,
+        previous: Option<&RedisConn>,
+    ) -> Result<Self, SettingsError> {
+        if let Some(p) = previous {
+            if p.inner.settings == *settings && p.inner.tls_files == tls_files(settings)? {
+                return Ok(p.clone());
+            }
+        }
+        Self::connect(settings, opts)
     }
 
     /// Runs `op` on a connection handle, through the breaker and under the call timeout.
@@ -200,6 +231,11 @@ impl RedisConn {
                 Err(CallError::Timeout(self.inner.timeout))
             }
         }
+    }
+
+    /// Whether `self` and `other` are the same connection (clones of one another).
+    pub fn same_as(&self, other: &RedisConn) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The key namespace (`rate_limit.redis_prefix`), e.g. `bk-job-shim`.
@@ -298,4 +334,45 @@ fn cluster(s: &RedisSettings, opts: &RedisOptions) -> Result<ClusterConnection, 
 /// Installing it twice (another component did first) is harmless.
 fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reload_keeps_the_connection_only_when_nothing_changed() {
+        let opts = RedisOptions::default();
+        let a = RedisSettings::default();
+        let first = RedisConn::connect(&a, &opts).unwrap();
+        let same = RedisConn::reuse_or_connect(&a, &opts, Some(&first)).unwrap();
+        assert!(same.same_as(&first));
+        for changed in [
+            RedisSettings {
+                url: "redis://127.0.0.1:6380/0".into(),
+                ..a.clone()
+            },
+            RedisSettings {
+                prefix: "other".into(),
+                ..a.clone()
+            },
+        ] {
+            let next = RedisConn::reuse_or_connect(&changed, &opts, Some(&first)).unwrap();
+            assert!(!next.same_as(&first));
+            assert_eq!(next.settings(), &changed);
+        }
+        let bad = RedisSettings {
+            url: "redis://:hunter2@/0".into(),
+            ..a
+        };
+        let err = RedisConn::reuse_or_connect(&bad, &opts, Some(&first))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("rate_limit.redis_url") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
 }
