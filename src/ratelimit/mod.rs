@@ -109,8 +109,8 @@ pub enum Backend {
     Redis,
 }
 
-/// `[rate_limit]` section.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `[rate_limit]` section. Its `Debug` hides Redis passwords (see `redis_conn::settings`).
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// `local` or `redis`.

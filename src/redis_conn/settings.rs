@@ -114,6 +114,18 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
+/// `[rate_limit]` as `Debug` shows it: Redis URLs without their passwords.
+impl fmt::Debug for crate::ratelimit::RateLimitConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitConfig")
+            .field("backend", &self.backend)
+            .field("redis", &self.redis_settings())
+            .field("fail_open", &self.fail_open)
+            .field("rates", &self.rates)
+            .finish()
+    }
+}
+
 /// Why the Redis settings cannot be used. The messages name the key, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
