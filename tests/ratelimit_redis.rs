@@ -12,10 +12,10 @@ mod rates;
 
 use bk_job_shim::ratelimit::{Backend, Options, PLUGIN_REDIS, RateLimitConfig, RateLimiter};
 use bk_job_shim::redis_conn::{BreakerConfig, RedisConn, RedisOptions};
-use redis_server::{RedisServer, at_window_start, free_port};
+use redis_server::{RedisServer, free_port};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// An hour: long enough that a test never crosses a window boundary (see [`settle`]).
+/// An hour: a window no test outlives.
 const HOUR: u64 = 3600;
 
 fn config(url: &str, fail_open: bool, rates: &[(&str, &[(u64, u64)])]) -> RateLimitConfig {
@@ -38,15 +38,6 @@ fn unix_now() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
 }
 
-/// Waits until the next boundary of an aligned `period` is more than 5 s away, so that a
-/// short test stays inside one window.
-async fn settle(period: u64) {
-    let left = period - unix_now().as_secs() % period;
-    if left <= 5 {
-        tokio::time::sleep(Duration::from_secs(left + 1)).await;
-    }
-}
-
 /// Checks `app` until a decision is not degraded (Redis answers again), or panics.
 async fn until_healthy(l: &RateLimiter, app: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -65,11 +56,11 @@ async fn until_healthy(l: &RateLimiter, app: &str) {
 #[tokio::test]
 async fn two_replicas_share_one_budget() {
     let redis = RedisServer::start();
-    // Two limiters = two shim processes; 40 quick checks fall in one aligned 2 s window.
+    // Two limiters = two shim processes. A window starts at its first request, so 40
+    // quick checks (milliseconds) all fall in one 2 s window.
     let a = limiter(&redis.url(), true, &[("__default", &[(2, 10)])]).await;
     let b = limiter(&redis.url(), true, &[("__default", &[(2, 10)])]).await;
     assert_eq!(a.backend_name(), "redis");
-    at_window_start(Duration::from_secs(2)).await;
     let mut admitted = [0, 0];
     for i in 0..40 {
         let (l, n) = if i % 2 == 0 { (&a, 0) } else { (&b, 1) };
@@ -93,7 +84,6 @@ async fn two_replicas_share_one_budget() {
 async fn concurrent_checks_never_over_admit() {
     let redis = RedisServer::start();
     let l = limiter(&redis.url(), true, &[("__default", &[(HOUR, 25)])]).await;
-    settle(HOUR).await;
     let tasks: Vec<_> = (0..200)
         .map(|_| {
             let l = l.clone();
@@ -111,20 +101,12 @@ async fn concurrent_checks_never_over_admit() {
 }
 
 #[tokio::test]
-async fn header_values_follow_the_aligned_window() {
+async fn header_values_follow_the_fixed_window() {
     let redis = RedisServer::start();
     let l = limiter(&redis.url(), true, &[("__default", &[(HOUR, 3)])]).await;
-    settle(HOUR).await;
-    let to_boundary = HOUR - unix_now().as_secs() % HOUR;
     let d = l.check("app").await;
     assert!(d.allowed && !d.degraded);
-    assert_eq!((d.limit, d.remaining), (3, 2));
-    // `Reset` is the time to the end of the aligned hour, not a full hour.
-    assert!(
-        d.reset_secs.abs_diff(to_boundary) <= 1,
-        "{} vs {to_boundary}",
-        d.reset_secs
-    );
+    assert_eq!((d.limit, d.remaining, d.reset_secs), (3, 2, HOUR));
     assert_eq!(d.plugin, PLUGIN_REDIS);
     assert_eq!(
         d.headers()[3],
@@ -136,7 +118,7 @@ async fn header_values_follow_the_aligned_window() {
     let d = l.check("app").await;
     assert!(!d.allowed);
     assert_eq!((d.limit, d.remaining), (3, 0));
-    assert!(d.reset_secs.abs_diff(to_boundary) <= 1, "{d:?}");
+    assert!((HOUR - 1..=HOUR).contains(&d.reset_secs), "{d:?}");
     assert_eq!(d.retry_after_secs, Some(d.reset_secs));
     // Rejections do not drive the counter below zero.
     assert_eq!(redis.left("bk-job-shim:rl:{app}:3600:3"), Some(0));
@@ -147,56 +129,72 @@ async fn header_values_follow_the_aligned_window() {
         .trim_start_matches(':')
         .parse()
         .unwrap();
-    assert!(ttl > 0 && ttl <= to_boundary as i64 * 1000, "{ttl}");
+    assert!(ttl > 3_598_000 && ttl <= 3_601_000, "{ttl}");
 }
 
-/// A client sending exactly `tokens` per `period`, evenly spaced, is never refused (the
-/// old script, whose windows started at the first request, refused one per period).
-#[tokio::test]
-async fn exactly_the_limit_rate_is_always_admitted() {
-    let redis = RedisServer::start();
-    let l = limiter(&redis.url(), false, &[("__default", &[(1, 5)])]).await;
-    // Arrivals at 100 ms, 300 ms, … into each second: 5 per aligned second.
-    at_window_start(Duration::from_secs(1)).await;
-    tokio::time::sleep(Duration::from_millis(95)).await;
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    for i in 0..15 {
-        tick.tick().await;
-        let d = l.check("steady").await;
-        assert!(d.allowed && !d.degraded, "request {i}: {d:?}");
+/// The end of a window, read from Redis (µs since the epoch, Redis's clock = ours here).
+fn window_end(redis: &RedisServer, key: &str) -> Duration {
+    Duration::from_micros(redis.hget_int(key, "e").unwrap() as u64)
+}
+
+async fn sleep_until_unix(t: Duration) {
+    let now = unix_now();
+    if t > now {
+        tokio::time::sleep(t - now).await;
     }
 }
 
-/// Hammering for 2.5 s: no aligned second admits more than `tokens`, and every second
-/// touched admits exactly `tokens`.
+/// The boundary agrees with the local backend: a full window refuses until its end, and
+/// the first request at (or after) the end opens the next window with a full budget.
 #[tokio::test]
-async fn never_more_than_tokens_in_an_aligned_period() {
+async fn the_end_of_a_window_opens_the_next_one() {
+    let redis = RedisServer::start();
+    let l = limiter(&redis.url(), false, &[("__default", &[(1, 3)])]).await;
+    for _ in 0..3 {
+        assert!(l.check("edge").await.allowed);
+    }
+    let key = "bk-job-shim:rl:{edge}:1:3";
+    let end = window_end(&redis, key);
+    sleep_until_unix(end - Duration::from_millis(200)).await;
+    let d = l.check("edge").await;
+    assert!(!d.allowed && !d.degraded, "{d:?}");
+    assert_eq!((d.remaining, d.retry_after_secs), (0, Some(1)));
+    sleep_until_unix(end).await;
+    let d = l.check("edge").await;
+    assert!(d.allowed, "{d:?}");
+    assert_eq!((d.remaining, d.reset_secs), (2, 1));
+    let next = window_end(&redis, key);
+    assert!(next >= end + Duration::from_secs(1), "{next:?} vs {end:?}");
+}
+
+/// Hammering for 2.5 s: every window lasts its full period and admits exactly `tokens`;
+/// a refused request opens no window.
+#[tokio::test]
+async fn never_more_than_tokens_per_window() {
     let redis = RedisServer::start();
     let l = limiter(&redis.url(), true, &[("__default", &[(1, 20)])]).await;
-    at_window_start(Duration::from_secs(1)).await;
-    let first_second = unix_now().as_secs();
+    let key = "bk-job-shim:rl:{hammer}:1:20";
     let stop = Instant::now() + Duration::from_millis(2500);
-    let mut per_second = std::collections::BTreeMap::<u64, u64>::new();
-    let mut admitted = 0;
+    // Admitted requests per window, by the window's end.
+    let mut windows = std::collections::BTreeMap::<Duration, u64>::new();
     while Instant::now() < stop {
-        let before = unix_now().as_secs();
         let d = l.check("hammer").await;
-        let after = unix_now().as_secs();
         assert!(!d.degraded, "{d:?}");
         if d.allowed {
-            admitted += 1;
-            if before == after {
-                *per_second.entry(before).or_default() += 1;
-            }
+            *windows.entry(window_end(&redis, key)).or_default() += 1;
         }
     }
-    let last_second = unix_now().as_secs();
-    assert!(per_second.values().all(|&n| n <= 20), "{per_second:?}");
-    assert_eq!(
-        admitted,
-        20 * (last_second - first_second + 1),
-        "{per_second:?}"
+    let ends: Vec<Duration> = windows.keys().copied().collect();
+    assert!(ends.len() >= 3, "{windows:?}");
+    assert!(windows.values().all(|&n| n <= 20), "{windows:?}");
+    // Every window but the last ran to its end while requests kept coming: all used up.
+    assert!(
+        windows.values().rev().skip(1).all(|&n| n == 20),
+        "{windows:?}"
     );
+    for pair in ends.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_secs(1), "{ends:?}");
+    }
 }
 
 #[tokio::test]
@@ -212,7 +210,6 @@ async fn a_rejecting_window_charges_no_other_window() {
         ],
     )
     .await;
-    settle(HOUR).await;
     for app in ["later", "earlier"] {
         let mut decisions = Vec::new();
         for _ in 0..10 {
@@ -246,7 +243,6 @@ async fn reload_keeps_counters_of_unchanged_windows() {
         &[("__default", &[(HOUR, 5), (HOUR, 50)])],
     )
     .await;
-    settle(HOUR).await;
     for _ in 0..3 {
         assert!(before.check("app").await.allowed);
     }
@@ -277,7 +273,6 @@ async fn prefixes_isolate_shims_sharing_one_redis() {
     let test = RateLimiter::new(&with_prefix("shim-test")).await.unwrap();
     let prod = RateLimiter::new(&with_prefix("shim-prod")).await.unwrap();
     let prod2 = RateLimiter::new(&with_prefix("shim-prod")).await.unwrap();
-    settle(HOUR).await;
     assert!(test.check("app").await.allowed);
     assert!(test.check("app").await.allowed);
     assert!(!test.check("app").await.allowed);

@@ -37,21 +37,19 @@
 //!   window is full again (ceil); `Retry-After` the seconds until one more request fits.
 //!   Windows are checked under a per-app lock: every window is *probed* (no token taken),
 //!   and only when all admit is each one charged.
-//! * **`redis`** — fixed windows **aligned** on the Redis server's clock
-//!   (`[k·period, (k+1)·period)` since the Unix epoch), shared by every replica: no
-//!   aligned period admits more than `tokens`, and a client sending exactly `tokens` per
-//!   `period` is never refused. One Lua script checks every window of the app and charges
-//!   them only if all admit, atomically. `Reset` is the time to the end of the window
-//!   (ceil, seconds); `Retry-After` that of the rejecting window. Keys are
-//!   `<redis_prefix>:rl:{<app_code>}:<period>:<tokens>` (the braces are a Redis Cluster
-//!   hash tag, so every window of an app lives in one slot), with no config version in
-//!   them: after a reload a window whose `{period, tokens}` did not change keeps
-//!   counting, and a changed window starts a fresh counter. The connection is the
-//!   shim's shared one ([`crate::redis_conn::RedisConn`]: standalone, TLS, ACL,
-//!   Sentinel or Cluster), each call bounded by [`Options::redis_timeout`] (200 ms) and
-//!   behind a circuit breaker. On any Redis error, timeout or open circuit the decision
-//!   is `degraded`: admitted when `fail_open = true`, rejected otherwise (see
-//!   [`Decision::degraded`]), the same on every topology. Redis need not be up at start.
+//! * **`redis`** — a fixed window per `{period, tokens}`, shared by every replica, as the
+//!   gateway's `bk-rate-limit`: the first request of a window does
+//!   `SET key tokens-1 EX period`, later ones `DECR`; one Lua script checks every window
+//!   of the app and decrements only if all admit, atomically. `Reset` is the key's TTL
+//!   (ceil, seconds); `Retry-After` the TTL of the rejecting window. Keys are
+//!   `bk-job-shim:rl:{<app_code>}:<period>:<tokens>` (the braces are a Redis Cluster hash
+//!   tag, so every window of an app lives in one slot), with no config version in them:
+//!   after a reload a window whose `{period, tokens}` did not change keeps counting, and a
+//!   changed window starts a fresh counter. Each call has a timeout
+//!   ([`Options::redis_timeout`], 200 ms). On any Redis error or timeout the decision is
+//!   `degraded`: admitted when `fail_open = true`, rejected otherwise
+//!   (see [`Decision::degraded`]). Redis need not be up at start: the connection is made
+//!   lazily and re-made after failures (`redis::aio::ConnectionManager`).
 //!
 //! # Reload
 //!

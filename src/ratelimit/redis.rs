@@ -1,5 +1,5 @@
-//! Redis backend: aligned fixed windows shared by every replica, one atomic Lua call per
-//! check, over the shim's one shared Redis connection ([`RedisConn`]).
+//! Redis backend: fixed windows shared by every replica, one atomic Lua call per check,
+//! over the shim's one shared Redis connection ([`RedisConn`]).
 
 use super::{Decision, PLUGIN_REDIS, Plan, Rate, WindowOutcome};
 use crate::redis_conn::{CallError, RedisConn};
@@ -8,35 +8,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Checks every window of one app and charges them only if all admit.
 ///
-/// Windows are **aligned** on the Redis server's clock (`TIME`): window `i` of `period`
-/// seconds is `[k·period, (k+1)·period)` since the Unix epoch, the same for every
-/// replica. So no aligned period ever admits more than `tokens`, and a client sending
-/// exactly `tokens` per `period` is never refused. `KEYS[i]` is a hash
-/// `{w = <k>, left = <requests left>}`; a hash of another `k` (an earlier window) counts
-/// as absent, so correctness never depends on when Redis expires keys (the `PEXPIRE` to
-/// the window's end only cleans up). `ARGV[2i-1]`, `ARGV[2i]` are the window's `tokens`
-/// and `period`. Returns `{admitted (1|0), left_1, reset_ms_1, left_2, reset_ms_2, …}`,
-/// `left_i` after this request when admitted, unchanged when not; `reset_ms_i` is the
-/// time to the end of the window.
+/// The window contract of both backends (see the module docs of [`super`]): a window is
+/// opened by the first request admitted while none is running and lasts exactly `period`;
+/// it admits `tokens` requests; the instant `start + period` already belongs to the next
+/// window. Time is the Redis server's (`TIME`, microseconds), the same for every replica.
+/// `KEYS[i]` is a hash `{e = <end, µs since the epoch>, left = <requests left>}`; a
+/// window whose `e` is not after now counts as absent, so the boundary never depends on
+/// when Redis expires the key (the `PEXPIRE`, a second past the end, only cleans up).
+/// `ARGV[2i-1]`, `ARGV[2i]` are the window's `tokens` and `period` (seconds). Returns
+/// `{admitted (1|0), left_1, reset_ms_1, left_2, reset_ms_2, …}`: `left_i` after this
+/// request when admitted, unchanged when not; `reset_ms_i` the time until the window ends
+/// (`period` for a window not running).
 const LUA: &str = r"
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = #KEYS
-local left, reset, win, fresh = {}, {}, {}, {}
+local left, reset, fresh = {}, {}, {}
 local admit = 1
 for i = 1, n do
-  local tokens = tonumber(ARGV[2 * i - 1])
-  local pms = tonumber(ARGV[2 * i]) * 1000
-  local w = math.floor(now / pms)
-  win[i] = w
-  reset[i] = (w + 1) * pms - now
-  local cur = redis.call('HMGET', KEYS[i], 'w', 'left')
-  if cur[1] and cur[2] and tonumber(cur[1]) == w then
+  local period_us = tonumber(ARGV[2 * i]) * 1000000
+  local cur = redis.call('HMGET', KEYS[i], 'e', 'left')
+  local e = tonumber(cur[1])
+  if e and cur[2] and e > now then
     left[i] = tonumber(cur[2])
+    reset[i] = e - now
     fresh[i] = false
   else
-    left[i] = tokens
+    left[i] = tonumber(ARGV[2 * i - 1])
+    reset[i] = period_us
     fresh[i] = true
   end
   if left[i] < 1 then admit = 0 end
@@ -46,14 +46,15 @@ for i = 1, n do
   if admit == 1 then
     left[i] = left[i] - 1
     if fresh[i] then
-      redis.call('HSET', KEYS[i], 'w', string.format('%d', win[i]), 'left', left[i])
-      redis.call('PEXPIRE', KEYS[i], reset[i])
+      local e = string.format('%.0f', now + reset[i])
+      redis.call('HSET', KEYS[i], 'e', e, 'left', left[i])
+      redis.call('PEXPIRE', KEYS[i], math.ceil(reset[i] / 1000) + 1000)
     else
       redis.call('HINCRBY', KEYS[i], 'left', -1)
     end
   end
   out[2 * i] = left[i]
-  out[2 * i + 1] = reset[i]
+  out[2 * i + 1] = math.ceil(reset[i] / 1000)
 end
 return out
 ";

@@ -282,14 +282,6 @@ fn ping(port: u16) -> bool {
     matches!(s.read(&mut buf), Ok(n) if n > 0 && (buf[0] == b'+' || buf[0] == b'-'))
 }
 
-/// Sleeps until just after the start of an aligned window of `period` (Unix time, the
-/// clock Redis uses on this machine), so that a quick burst falls in one window.
-pub(crate) async fn at_window_start(period: Duration) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let into = Duration::from_nanos((now.as_nanos() % period.as_nanos()) as u64);
-    tokio::time::sleep(period - into + Duration::from_millis(5)).await;
-}
-
 /// A directory under the system temp dir, removed on drop.
 pub(crate) struct TempDir(PathBuf);
 
