@@ -6,7 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use super::redis_server::{RedisServer, TempDir, free_port, raw};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,38 +24,40 @@ pub(crate) struct TestPki {
     pub(crate) other_ca: PathBuf,
 }
 
-fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
+/// A CA certificate and its key.
+struct Ca(Certificate, KeyPair);
+
+fn ca(name: &str) -> Ca {
     let key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.distinguished_name.push(DnType::CommonName, name);
-    let cert = p.self_signed(&key).unwrap();
-    (cert.pem(), Issuer::new(p, key))
+    Ca(p.self_signed(&key).unwrap(), key)
 }
 
-fn leaf(names: &[&str], cn: &str, issuer: &Issuer<'_, KeyPair>) -> (String, String) {
+fn leaf(names: &[&str], cn: &str, issuer: &Ca) -> (String, String) {
     let key = KeyPair::generate().unwrap();
     let mut p =
         CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
-    let cert = p.signed_by(&key, issuer).unwrap();
+    let cert = p.signed_by(&key, &issuer.0, &issuer.1).unwrap();
     (cert.pem(), key.serialize_pem())
 }
 
 impl TestPki {
     pub(crate) fn generate() -> Self {
         let dir = TempDir::new("pki");
-        let (ca_pem, issuer) = ca("bk-job-shim test CA");
-        let (other_pem, _) = ca("some other CA");
+        let issuer = ca("bk-job-shim test CA");
+        let other = ca("some other CA");
         let (server_cert, server_key) = leaf(&["127.0.0.1", "localhost"], "redis", &issuer);
         let (client_cert, client_key) = leaf(&[], "bk-job-shim", &issuer);
         Self {
-            ca: dir.write("ca.pem", &ca_pem),
+            ca: dir.write("ca.pem", &issuer.0.pem()),
             server_cert: dir.write("server.pem", &server_cert),
             server_key: dir.write("server.key", &server_key),
             client_cert: dir.write("client.pem", &client_cert),
             client_key: dir.write("client.key", &client_key),
-            other_ca: dir.write("other-ca.pem", &other_pem),
+            other_ca: dir.write("other-ca.pem", &other.0.pem()),
             dir,
         }
     }
