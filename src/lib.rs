@@ -30,6 +30,7 @@ pub mod layer;
 pub mod metrics;
 pub mod protocol;
 pub mod ratelimit;
+pub mod redis_conn;
 pub mod route;
 pub mod server;
 pub mod shutdown;
