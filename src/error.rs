@@ -145,6 +145,13 @@ pub enum ShimError {
     /// `server.max_in_flight` requests are already being processed (load shed).
     #[error("Access frequency limit: the shim is busy, try again shortly")]
     Busy,
+    /// The shim stopped (SIGTERM) while the call was in flight, after the grace period:
+    /// it may or may not have reached JOB.
+    #[error(
+        "request third-party system JOB error: the shim shut down before this call completed; \
+         its outcome is unknown (it may have reached JOB): check before retrying"
+    )]
+    OutcomeUnknown,
     /// A bug in the shim (a panic or an unexpected error); details are logged only.
     #[error("internal error of the shim")]
     Internal,
@@ -236,6 +243,11 @@ impl ShimError {
                 "upstream_error",
             ),
             ShimError::Busy => (codes::RATE_LIMITED, S::SERVICE_UNAVAILABLE, "rate_limited"),
+            ShimError::OutcomeUnknown => (
+                codes::THIRD_PARTY_ERROR,
+                S::SERVICE_UNAVAILABLE,
+                "upstream_error",
+            ),
             ShimError::Internal => (
                 codes::COMMON_ERROR,
                 S::INTERNAL_SERVER_ERROR,

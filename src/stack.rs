@@ -14,6 +14,8 @@
 //! Metrics               in-flight gauge, requests and durations — shed and late
 //!                       requests included
 //! (rescue)              tower's errors below (Overloaded, Elapsed) → Failure responses
+//! Cutoff                the shutdown grace is over: in-flight requests are answered
+//!                       1306201 "outcome unknown" instead of an empty reply
 //! LoadShed              over server.max_in_flight: answered at once 1306429 "busy"
 //! ConcurrencyLimit      (HTTP 503 + Retry-After in gateway mode), never queued
 //! Timeout               server.request_timeout over everything below, every upstream
@@ -37,6 +39,7 @@ use crate::auth::AppIdentity;
 use crate::config::Settings;
 use crate::jobcache::JobCache;
 use crate::jwt::JwtVerifier;
+use crate::layer::cutoff::CutoffLayer;
 use crate::layer::envelope::{self, EnvelopeLayer, PanicReply};
 use crate::layer::identify::IdentifyLayer;
 use crate::layer::inject_auth::InjectAuthLayer;
@@ -76,6 +79,9 @@ pub struct Base {
     pub metrics: Arc<Metrics>,
     /// Jobs started through the shim.
     pub jobs: Arc<JobCache>,
+    /// Turned `true` when the shutdown grace ends: requests still in flight are answered
+    /// at once (`crate::layer::cutoff`).
+    pub cutoff: Arc<tokio::sync::watch::Sender<bool>>,
     /// The emulator behind `upstream.url = "stub"`.
     #[cfg(feature = "stub")]
     pub stub: upstream::stub::Stub,
@@ -88,6 +94,7 @@ impl Base {
         Base {
             metrics: Arc::new(Metrics::new(env!("CARGO_PKG_VERSION"))),
             // Shared through Redis once a runtime hands it the limiter's connection.
+            cutoff: Arc::new(tokio::sync::watch::Sender::new(false)),
             jobs: Arc::new(JobCache::new(
                 c.legacy.job_cache_capacity,
                 c.legacy.job_cache_ttl,
@@ -222,6 +229,7 @@ where
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(MetricsLayer::new(base.metrics.clone(), mode))
         .map_result(envelope::rescue(deadline))
+        .layer(CutoffLayer::new(base.cutoff.subscribe()))
         .load_shed()
         .concurrency_limit(c.server.max_in_flight)
         .timeout(deadline)

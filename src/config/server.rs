@@ -14,7 +14,9 @@ pub struct ServerConfig {
     pub admin_listen: SocketAddr,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// How long in-flight requests may run after SIGTERM/SIGINT.
+    /// How long in-flight requests may run after SIGTERM/SIGINT (default 35 s: above the
+    /// default `upstream.timeout`). Requests still in flight then are answered `1306201`
+    /// "outcome unknown" and the exit status is 75.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
     /// Time allowed to read request headers.
@@ -49,7 +51,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             max_body_bytes: 10 * 1024 * 1024,
-            shutdown_grace: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(35),
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(120),
