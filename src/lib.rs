@@ -22,5 +22,6 @@ pub mod server;
 pub mod shutdown;
 pub mod stub;
 pub mod telemetry;
+pub mod tls;
 pub mod translate;
 pub mod upstream;
