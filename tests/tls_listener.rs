@@ -148,7 +148,10 @@ fn check_config_reads_and_checks_every_file() {
         server_name: None,
     };
     let p = bad.validate().join("\n");
-    assert!(p.contains("upstream.tls.ca_file") && p.contains("no PEM certificate"), "{p}");
+    assert!(
+        p.contains("upstream.tls.ca_file") && p.contains("no PEM certificate"),
+        "{p}"
+    );
     assert!(p.contains("does not belong to the certificate"), "{p}");
     // Key material is never echoed.
     let key_text = std::fs::read_to_string(&other.key).unwrap();
@@ -173,6 +176,13 @@ fn check_config_reads_and_checks_every_file() {
         key_file: Some(expired.key.clone()),
     }
     .validate();
-    assert!(key_as_cert[0].contains("server.tls.cert_file"), "{key_as_cert:?}");
-    assert!(server_tls(&pki.server(&["localhost"])).validate().is_empty());
+    assert!(
+        key_as_cert[0].contains("server.tls.cert_file"),
+        "{key_as_cert:?}"
+    );
+    assert!(
+        server_tls(&pki.server(&["localhost"]))
+            .validate()
+            .is_empty()
+    );
 }

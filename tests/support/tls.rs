@@ -216,6 +216,7 @@ impl TlsGateway {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                let _ = tcp.set_nodelay(true);
                 let (acceptor, s, r, f) = (acceptor.clone(), s.clone(), r.clone(), f.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
@@ -232,6 +233,27 @@ impl TlsGateway {
             seen,
             requests,
             failed_handshakes: failed,
+            task,
+        }
+    }
+
+    /// The same server over plain HTTP (a baseline for benchmarks).
+    pub async fn start_plain() -> TlsGateway {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicU64::new(0));
+        let r = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let _ = tcp.set_nodelay(true);
+                tokio::spawn(serve_envelope(tcp, r.clone()));
+            }
+        });
+        TlsGateway {
+            addr,
+            seen: Arc::default(),
+            requests,
+            failed_handshakes: Arc::default(),
             task,
         }
     }
@@ -301,7 +323,10 @@ fn seen_of(conn: &rustls::ServerConnection) -> Seen {
     }
 }
 
-async fn serve_envelope(tls: tokio_rustls::server::TlsStream<TcpStream>, requests: Arc<AtomicU64>) {
+async fn serve_envelope<IO>(io: IO, requests: Arc<AtomicU64>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let svc = service_fn(move |req: Request<Incoming>| {
         let requests = requests.clone();
         async move {
@@ -320,7 +345,7 @@ async fn serve_envelope(tls: tokio_rustls::server::TlsStream<TcpStream>, request
         }
     });
     let _ = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(tls), svc)
+        .serve_connection(TokioIo::new(io), svc)
         .await;
 }
 
