@@ -69,6 +69,24 @@ impl UpstreamTls {
     }
 }
 
+impl UpstreamTls {
+    /// A digest of the named files' contents: a reload compares it to tell that a CA
+    /// bundle or client certificate changed on disk under the same path (then the client
+    /// is rebuilt). Unreadable files count as empty (validation reports them).
+    pub fn files_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for path in [&self.ca_file, &self.client_cert_file, &self.client_key_file]
+            .into_iter()
+            .flatten()
+        {
+            path.hash(&mut h);
+            std::fs::read(path).unwrap_or_default().hash(&mut h);
+        }
+        h.finish()
+    }
+}
+
 /// `upstream.http2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -192,7 +192,8 @@ pub struct GatewayOptions {
     pub h2: bool,
 }
 
-/// A rustls HTTPS server answering every request with a JOB-style success envelope.
+/// A rustls HTTPS server answering every request with a JOB-style success envelope (an
+/// `execute_job`-shaped `data` that also echoes the path and HTTP version).
 pub struct TlsGateway {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -332,7 +333,7 @@ where
         async move {
             requests.fetch_add(1, Ordering::Relaxed);
             let body = format!(
-                r#"{{"result":true,"code":0,"message":"","data":{{"path":"{}","version":"{:?}"}}}}"#,
+                r#"{{"result":true,"code":0,"message":"","data":{{"job_instance_id":10000,"job_instance_name":"tls","path":"{}","version":"{:?}"}}}}"#,
                 req.uri().path(),
                 req.version()
             );
