@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tower_service::Service;
+use tower::Service;
 
 /// A boxed error (the connectors' own error types are not exported by hyper-util).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
