@@ -56,6 +56,15 @@ pub fn classify(err: &(dyn StdError + 'static)) -> Option<Failure> {
                 cause: format!("upstream TLS: {}", tls_cause(tls)),
             });
         }
+        // h2 keeps only the text of an I/O error (its type is lost): a TLS alert that
+        // arrives after the handshake (TLS 1.3 client certificate refusal) is read back
+        // from rustls's message.
+        if let Some(name) = e.to_string().strip_prefix("received fatal alert: ") {
+            return Some(Failure {
+                kind: FailureKind::Tls,
+                cause: format!("upstream TLS: {}", alert_name_cause(name.trim())),
+            });
+        }
         next = match e.downcast_ref::<std::io::Error>() {
             Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
             None => e.source(),
@@ -139,25 +148,27 @@ fn certificate_cause(c: &CertificateError) -> String {
 }
 
 fn alert_cause(a: AlertDescription) -> String {
-    match a {
-        AlertDescription::CertificateRequired => "the gateway demands a client certificate \
+    alert_name_cause(&format!("{a:?}"))
+}
+
+fn alert_name_cause(name: &str) -> String {
+    match name {
+        "CertificateRequired" => "the gateway demands a client certificate \
              (set upstream.tls.client_cert_file and client_key_file)"
             .to_owned(),
-        AlertDescription::BadCertificate
-        | AlertDescription::UnknownCA
-        | AlertDescription::CertificateUnknown
-        | AlertDescription::CertificateRevoked
-        | AlertDescription::CertificateExpired
-        | AlertDescription::UnsupportedCertificate
-        | AlertDescription::AccessDenied => {
-            format!("the gateway refused the client certificate (alert {a:?})")
+        "BadCertificate"
+        | "UnknownCA"
+        | "CertificateUnknown"
+        | "CertificateRevoked"
+        | "CertificateExpired"
+        | "UnsupportedCertificate"
+        | "AccessDenied" => {
+            format!("the gateway refused the client certificate (alert {name})")
         }
-        AlertDescription::HandshakeFailure
-        | AlertDescription::ProtocolVersion
-        | AlertDescription::InsufficientSecurity => format!(
-            "the gateway refused the handshake (alert {a:?}: no common protocol version or cipher suite)"
+        "HandshakeFailure" | "ProtocolVersion" | "InsufficientSecurity" => format!(
+            "the gateway refused the handshake (alert {name}: no common protocol version or cipher suite)"
         ),
-        other => format!("the gateway sent alert {other:?}"),
+        other => format!("the gateway sent alert {other}"),
     }
 }
 
