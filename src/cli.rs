@@ -258,30 +258,66 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 /// legacy error envelope.
 pub fn describe(path: &str, body: &[u8], options: &Options) -> Result<Value, Value> {
     let err = |code, msg: String| envelope::error(code, &msg, "offline");
-    let route = Route::from_path(path).ok_or_else(|| {
-        err(
-            translate::codes::COMPONENT_NOT_FOUND,
-            format!("component not found: {path}"),
-        )
-    })?;
+    let Some(route) = Route::from_path(path) else {
+        return describe_call(path, body);
+    };
     let map = translate::parse_body(body)
         .map_err(|e| err(translate::codes::ARGUMENT_ERROR, e.message()))?;
     let t = translate::translate_request(&route, map, options)
         .map_err(|e| err(translate::codes::ARGUMENT_ERROR, e.message()))?;
-    let query: serde_json::Map<String, Value> = t
-        .request
+    Ok(describe_request(&t.request, &t.credentials))
+}
+
+/// The first upstream request of a legacy call translated by an exchange (or the error of
+/// a call JOB v3 has no equivalent for).
+fn describe_call(path: &str, body: &[u8]) -> Result<Value, Value> {
+    use translate::calls::{self, CallOptions};
+    use translate::exchange::Step;
+    use translate::routes::LegacyRoute;
+    let err = |code, msg: String| envelope::error(code, &msg, "offline");
+    let call = match LegacyRoute::from_path(path) {
+        Some(LegacyRoute::Call(c)) => c,
+        Some(LegacyRoute::Unavailable(u)) => {
+            return Err(err(calls::unavailable::CODE, u.message()));
+        }
+        None => {
+            return Err(err(
+                translate::codes::COMPONENT_NOT_FOUND,
+                format!("component not found: {path}"),
+            ));
+        }
+    };
+    let mut map = translate::parse_body(body)
+        .map_err(|e| err(translate::codes::ARGUMENT_ERROR, e.message()))?;
+    let credentials = translate::Credentials::take_from(&mut map);
+    let mut exchange = calls::exchange(call, map, &CallOptions::default())
+        .map_err(|e| err(translate::codes::ARGUMENT_ERROR, e.message()))?;
+    match exchange.start() {
+        Step::Call(req) => Ok(describe_request(&req, &credentials)),
+        other => Err(err(
+            translate::codes::COMMON_ERROR,
+            format!("no upstream request: {other:?}"),
+        )),
+    }
+}
+
+fn describe_request(
+    req: &translate::UpstreamRequest,
+    credentials: &translate::Credentials,
+) -> Value {
+    let query: serde_json::Map<String, Value> = req
         .query
         .iter()
         .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
         .collect();
-    Ok(json!({
-        "method": t.request.method.as_str(),
-        "path": t.request.path(),
+    json!({
+        "method": req.method.as_str(),
+        "path": req.path(),
         "query": query,
-        "body": t.request.body,
-        "authorization": t.credentials.redacted(),
-        "warnings": t.request.warnings,
-    }))
+        "body": req.body,
+        "authorization": credentials.redacted(),
+        "warnings": req.warnings,
+    })
 }
 
 fn translate_cmd(

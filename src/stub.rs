@@ -26,8 +26,17 @@
 //! * hosts given by IP get host ids from 101 (`0:127.0.0.1` is 101, `0:127.0.0.2` 102);
 //!   hosts given by id get the IP `10.<id bytes>`; dynamic groups and topo nodes, and
 //!   plans without host variables, resolve to `0:127.0.0.1` and `0:127.0.0.2`;
-//! * `operate_job_instance` supports code 1 (terminate: status 11, hosts 403); other
-//!   published resources answer an empty page (`get_*_list`) or `1241011 Not support yet`.
+//! * `operate_job_instance` supports code 1 (terminate: status 11, hosts 403);
+//!   `fast_execute_sql`, `push_config_file` and the BK-CI plugin script resource start jobs
+//!   like `fast_execute_script`; `operate_step_instance`, `get_step_instance_status` and
+//!   `get_job_instance_global_var_value` answer for the stub's jobs;
+//! * a catalog (`stub/job/catalog.rs`, `stub/job/crons.rs`) seeds 1205 plans (so the plan
+//!   list needs more than one 1000-row page), business and public scripts with versions,
+//!   OS and DB accounts, and crons; its list and detail resources agree, and saved crons
+//!   are kept; other published resources answer an empty page (`get_*_list`) or
+//!   `1241011 Not support yet`;
+//! * which paths exist and with which method comes from the emulator's own copy of the
+//!   gateway's resource table (`stub/resources.rs`), not from the shim's tables.
 //!
 //! Served standalone (`bk-job-shim stub-gateway`) by the shim's one accept loop, or
 //! in-process as the upstream service for `upstream.url = "stub"` (`crate::upstream`).
@@ -37,6 +46,7 @@
 
 mod apigw;
 mod job;
+mod resources;
 mod value;
 
 use bytes::Bytes;

@@ -6,9 +6,8 @@
 //! `legacy-verifier.lua`, `bk-auth-validate.lua`, `bk-core/errorx.lua`,
 //! `bk-error-wrapper.lua`, `bk-not-found-handler.lua`).
 
+use super::resources::{self, Published, Verb};
 use crate::translate::Credentials;
-use crate::translate::Method as V3Method;
-use crate::translate::routes::{V3_RESOURCES, V3Resource};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
@@ -88,8 +87,8 @@ impl ApigwError {
 /// A matched gateway resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Route {
-    /// The bk-job v3 resource.
-    pub(super) resource: V3Resource,
+    /// The published bk-job v3 resource.
+    pub(super) resource: &'static Published,
     /// `/api/v3/system/<name>`: app-only authentication, user from `X-Bk-Username`.
     pub(super) system: bool,
 }
@@ -112,21 +111,15 @@ pub(super) fn route(method: &Method, path: &str, base_path: &str) -> Result<Rout
         Some(name) => (true, name),
         None => (false, rest),
     };
-    let resource = V3_RESOURCES
-        .iter()
-        .find(|r| r.name == name)
-        .ok_or_else(not_found)?;
-    let expected = match resource.method {
-        V3Method::Get => Method::GET,
-        V3Method::Post => Method::POST,
+    let resource = resources::find(name, system).ok_or_else(not_found)?;
+    let expected = match resource.verb {
+        Verb::Get => Method::GET,
+        Verb::Post => Method::POST,
     };
     if *method != expected {
         return Err(not_found());
     }
-    Ok(Route {
-        resource: *resource,
-        system,
-    })
+    Ok(Route { resource, system })
 }
 
 /// Who the gateway says is calling (what it puts in the JWT for bk-job).

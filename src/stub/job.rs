@@ -8,6 +8,10 @@
 //! `message_en.properties`, `ValidationMessages_en.properties`, and the APIGW docs under
 //! `support-files/bk-api-gateway/v3/apidocs/en/`.
 
+mod catalog;
+mod crons;
+mod exec;
+
 use super::value::{
     BadRequest, Obj, as_i64, as_object, is_bk_ipv4, non_blank, opt_array, opt_bool, opt_i32,
     opt_i64, opt_object, opt_string,
@@ -428,6 +432,7 @@ pub(super) struct State {
     next_step_id: i64,
     jobs: BTreeMap<i64, Job>,
     hosts: Hosts,
+    catalog: catalog::Catalog,
 }
 
 impl Default for State {
@@ -437,6 +442,7 @@ impl Default for State {
             next_step_id: FIRST_STEP_ID,
             jobs: BTreeMap::new(),
             hosts: Hosts::new(),
+            catalog: catalog::Catalog::default(),
         }
     }
 }
@@ -453,7 +459,16 @@ impl State {
             "batch_get_job_instance_ip_log" => self.batch_get_job_instance_ip_log(c),
             "get_job_instance_list" => self.get_job_instance_list(c),
             "operate_job_instance" => self.operate_job_instance(c),
+            "fast_execute_sql" => self.fast_execute_sql(c),
+            "push_config_file" => self.push_config_file(c),
+            "bkci_plugin_fast_execute_script" => self.bkci_plugin_fast_execute_script(c),
+            "operate_step_instance" => self.operate_step_instance(c),
+            "get_step_instance_status" => self.get_step_instance_status(c),
+            "get_job_instance_global_var_value" => self.get_job_instance_global_var_value(c),
             other => {
+                if let Some(r) = self.catalog.call(other, c.params, c.username, c.now) {
+                    return r;
+                }
                 Scope::parse(c.params)?;
                 if other.ends_with("_list") {
                     Ok(json!({"start": 0, "length": 20, "total": 0}))

@@ -11,17 +11,22 @@
 //! * [`envelope`]: v3 `EsbResp` → legacy envelope.
 //! * [`status`], [`log`]: the polling responses (`get_job_instance_status` / `_log`).
 
+pub mod calls;
 pub mod codes;
 pub mod credentials;
+pub mod dialect;
 pub mod envelope;
 pub mod error;
+pub mod exchange;
 pub mod log;
 pub mod model;
+pub mod polling;
 pub mod query;
 pub mod request;
 pub mod routes;
 pub mod scope;
 pub mod status;
+pub mod transport;
 pub mod validate;
 
 pub use credentials::Credentials;

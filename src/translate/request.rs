@@ -217,7 +217,7 @@ fn groups(ids: Vec<String>) -> Vec<V3DynamicGroup> {
 }
 
 /// The required target of a fast task, non-empty.
-fn required_hosts(
+pub(crate) fn required_hosts(
     target: LegacyHostTarget,
     p: &Path<'_>,
     what: &str,
@@ -514,7 +514,11 @@ fn scalar_text(v: &Value) -> Option<Option<String>> {
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-fn post(resource: &str, body: &impl Serialize, warnings: Vec<String>) -> Result<UpstreamRequest> {
+pub(crate) fn post(
+    resource: &str,
+    body: &impl Serialize,
+    warnings: Vec<String>,
+) -> Result<UpstreamRequest> {
     let body = serde_json::to_value(body).map_err(|e| {
         TranslateError::new(
             RejectReason::Invalid,

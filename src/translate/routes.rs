@@ -3,6 +3,8 @@
 //! Accepted prefixes: `/api/c/compapi/v2/` and `/api/c/compapi/`; trailing slash optional.
 
 use super::Method;
+use super::calls::LegacyCall;
+use super::calls::unavailable::Unavailable;
 
 /// A legacy API the shim serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +173,12 @@ impl Route {
         }
     }
 
+    /// True when the call may start, stop or change something: a caller identified only
+    /// by the `bk_token` cookie must not reach it through a GET or a form POST (CSRF).
+    pub fn is_mutating(&self) -> bool {
+        !self.is_query()
+    }
+
     /// Stable route name (metric label, log field), never the raw path.
     pub fn name(&self) -> &'static str {
         match self {
@@ -181,6 +189,84 @@ impl Route {
             Route::GetJobInstanceLog => "job/get_job_instance_log",
             Route::V3(r) => r.route,
             Route::V3Other(_) => "jobv3/other",
+        }
+    }
+}
+
+/// Every legacy `job/*` v2 name (`spec/legacy-api-surface.md` §2), in the table's order.
+pub const LEGACY_JOB_NAMES: [&str; 30] = [
+    "execute_job",
+    "fast_execute_script",
+    "fast_push_file",
+    "fast_execute_sql",
+    "push_config_file",
+    "operate_job_instance",
+    "operate_step_instance",
+    "get_job_instance_status",
+    "get_job_instance_log",
+    "get_step_instance_status",
+    "get_job_instance_global_var_value",
+    "get_job_list",
+    "get_job_detail",
+    "get_script_list",
+    "get_public_script_list",
+    "get_script_detail",
+    "get_os_account",
+    "get_own_db_account_list",
+    "get_cron_list",
+    "save_cron",
+    "update_cron_status",
+    "execute_platform_job",
+    "get_agent_status",
+    "import_job",
+    "get_proc_result",
+    "manage_proc",
+    "operate_proc",
+    "operate_process",
+    "set_base_report",
+    "callback_protocol",
+];
+
+/// A legacy `job/*` name beyond the five [`Route`] variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyRoute {
+    /// Translated by an exchange.
+    Call(LegacyCall),
+    /// No JOB v3 equivalent: answered with an error saying so.
+    Unavailable(&'static Unavailable),
+}
+
+impl LegacyRoute {
+    /// Parse a request path (same prefixes as [`Route::from_path`]).
+    pub fn from_path(path: &str) -> Option<LegacyRoute> {
+        let rest = path
+            .strip_prefix("/api/c/compapi/v2/")
+            .or_else(|| path.strip_prefix("/api/c/compapi/"))?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let name = rest.strip_prefix("job/")?;
+        LegacyRoute::from_name(name)
+    }
+
+    /// The entry for a legacy name (after `job/`).
+    pub fn from_name(name: &str) -> Option<LegacyRoute> {
+        LegacyCall::from_name(name)
+            .map(LegacyRoute::Call)
+            .or_else(|| Unavailable::find(name).map(LegacyRoute::Unavailable))
+    }
+
+    /// Stable route name (metric label).
+    pub fn name(&self) -> &'static str {
+        match self {
+            LegacyRoute::Call(c) => c.route(),
+            LegacyRoute::Unavailable(u) => u.route,
+        }
+    }
+
+    /// See [`Route::is_mutating`]; an unavailable call changes nothing.
+    pub fn is_mutating(&self) -> bool {
+        match self {
+            LegacyRoute::Call(c) => c.is_mutating(),
+            LegacyRoute::Unavailable(_) => false,
         }
     }
 }
@@ -226,6 +312,29 @@ mod tests {
         assert_eq!(other.map(|r| r.name()), Some("jobv3/other"));
         assert_eq!(V3Resource::method_for_unknown("get_new_thing"), Method::Get);
         assert_eq!(V3Resource::method_for_unknown("do_thing"), Method::Post);
+    }
+
+    #[test]
+    fn all_30_legacy_names_are_served_or_explained() {
+        for name in LEGACY_JOB_NAMES {
+            let path = format!("/api/c/compapi/v2/job/{name}/");
+            let route = Route::from_path(&path).map(|r| r.name());
+            let legacy = LegacyRoute::from_path(&path).map(|r| r.name());
+            assert!(route.is_some() != legacy.is_some(), "{name}");
+            assert_eq!(
+                route.or(legacy).map(str::to_owned),
+                Some(format!("job/{name}"))
+            );
+        }
+        assert_eq!(LegacyRoute::from_path("/api/c/compapi/v2/job/nope/"), None);
+        assert!(
+            LegacyRoute::from_path("/api/c/compapi/job/save_cron").is_some_and(|r| r.is_mutating())
+        );
+        assert!(
+            LegacyRoute::from_path("/api/c/compapi/job/get_cron_list")
+                .is_some_and(|r| !r.is_mutating())
+        );
+        assert!(Route::ExecuteJob.is_mutating() && !Route::GetJobInstanceLog.is_mutating());
     }
 
     #[test]
