@@ -1,4 +1,5 @@
-//! Command line: `serve`, `translate`, `check-config`, `stub-gateway` (DESIGN §2).
+//! Command line: `serve`, `translate`, `check-config`, `stub-gateway`, `healthcheck`
+//! (DESIGN §2).
 
 use crate::app::{self, ConfigSource, Overrides};
 use crate::config::{Config, LogFormat};
@@ -76,6 +77,15 @@ pub enum Command {
         #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
         run_time: std::time::Duration,
     },
+    /// Probe a running shim's admin `/readyz`: exit 0 when ready, 1 otherwise.
+    Healthcheck {
+        /// Admin base URL.
+        #[arg(long, default_value = crate::healthcheck::DEFAULT_ADMIN)]
+        admin: String,
+        /// Deadline for the whole probe (e.g. `2s`).
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// `--steps` values.
@@ -126,6 +136,7 @@ pub fn main() -> ExitCode {
             },
             args.log_format,
         ),
+        Command::Healthcheck { admin, timeout } => crate::healthcheck::run(&admin, timeout),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 pub mod jobcache;
 pub mod jwt;
 pub mod metrics;

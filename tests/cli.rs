@@ -213,3 +213,70 @@ async fn standalone_stub_gateway_serves_a_shim() {
         .unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+/// Runs `bk-job-shim healthcheck --admin URL`: (exit code, stderr).
+async fn healthcheck(admin: &str) -> (i32, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_bk-job-shim"))
+        .args(["healthcheck", "--admin", admin, "--timeout", "5s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn healthcheck_exits_0_for_a_ready_shim_and_1_once_it_is_gone() {
+    let shim = harness::start_shim(harness::test_config("stub")).await;
+    let admin = format!("http://{}", shim.admin_addr);
+    assert_eq!(healthcheck(&admin).await, (0, String::new()));
+    assert_eq!(healthcheck(&format!("{admin}/")).await.0, 0);
+    shim.shutdown().await;
+    let (code, err) = healthcheck(&admin).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not ready"), "{err}");
+}
+
+#[tokio::test]
+async fn healthcheck_exits_1_on_a_refused_port_a_503_or_a_bad_url() {
+    let (code, err) = healthcheck(&format!("http://{}", harness::refused_port())).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("/readyz"), "{err}");
+    // A draining shim answers 503 on /readyz.
+    let draining = harness::MockUpstream::start(harness::Behavior::status(503, "draining\n")).await;
+    let (code, err) = healthcheck(&format!("http://{}", draining.addr)).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("503"), "{err}");
+    assert_eq!(draining.requests()[0].path, "/readyz");
+    let (code, err) = healthcheck("https://127.0.0.1:9090").await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("http://HOST:PORT"), "{err}");
+}
+
+#[tokio::test]
+async fn plain_logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    use tokio::io::AsyncBufReadExt;
+    let mut stub = tokio::process::Command::new(env!("CARGO_BIN_EXE_bk-job-shim"))
+        .args(["stub-gateway", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(stub.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(line.contains("INFO"), "{line}");
+    assert!(
+        !line.contains('\u{1b}'),
+        "escape sequence in a piped log: {line:?}"
+    );
+    stub.kill().await.unwrap();
+}
