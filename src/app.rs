@@ -1,27 +1,28 @@
-//! Starting, reloading and stopping the shim: binds the listeners, builds the runtime,
-//! serves the admin endpoints.
+//! Starting, reloading and stopping the shim: [`Settings`] → stack → listeners.
 //!
-//! Admin listener routes:
-//! * `GET /metrics`: Prometheus text exposition.
-//! * `GET /healthz`, `GET /livez`: `ok` while the process runs.
-//! * `GET /readyz`: `ok`, or 503 `draining` once shutdown began.
-//! * `POST /-/reload`: re-read the configuration (loopback callers only), like SIGHUP.
+//! The API listener serves whatever stack is current: a reload builds a new stack from
+//! the new settings (keeping the rate limiter and the upstream client when their
+//! sections did not change) and swaps it in atomically; a request keeps the stack it
+//! started on, so in-flight requests finish on the old configuration.
 
-use crate::config::{Config, ConfigErrors};
+use crate::admin::{self, Admin};
+use crate::config::{Config, ConfigErrors, Settings};
 use crate::metrics::Metrics;
-use crate::proxy::{Runtime, Shim};
-use crate::server;
-use crate::stub::{StubGateway, StubOptions};
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use crate::server::{self, Limits};
+use crate::stack::{self, ApiService, Base, Runtime};
+use arc_swap::ArcSwap;
 use hyper::body::Incoming;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
+use tower::Service;
 
 /// CLI flags that override the file and the environment.
 #[derive(Debug, Clone, Default)]
@@ -65,6 +66,22 @@ impl ConfigSource {
     }
 }
 
+/// The stack serving now, with what built it.
+struct Live {
+    runtime: Runtime,
+    stack: ApiService<Incoming>,
+}
+
+/// The shim shared by the listeners and the reloader.
+pub struct Shim {
+    live: ArcSwap<Live>,
+    base: Base,
+    draining: AtomicBool,
+    source: ConfigSource,
+    bound: (SocketAddr, SocketAddr),
+    reload_lock: Mutex<()>,
+}
+
 /// A running shim.
 pub struct Running {
     /// Bound API address.
@@ -73,57 +90,107 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     /// The shared shim.
     pub shim: Arc<Shim>,
-    reloader: Arc<Reloader>,
     api_stop: watch::Sender<bool>,
     admin_stop: watch::Sender<bool>,
     api_task: JoinHandle<bool>,
     admin_task: JoinHandle<bool>,
 }
 
-/// Re-reads the configuration and swaps the runtime.
-struct Reloader {
-    shim: Arc<Shim>,
-    source: ConfigSource,
-    bound: (SocketAddr, SocketAddr),
-    lock: Mutex<()>,
-}
+impl Shim {
+    /// The runtime new requests use.
+    pub fn runtime(&self) -> Runtime {
+        self.live.load().runtime.clone()
+    }
 
-impl Reloader {
-    async fn reload(&self) -> Result<(), String> {
-        let _one_at_a_time = self.lock.lock().await;
-        let result = async {
-            let config = self.source.load().map_err(|e| e.to_string())?;
-            let old = self.shim.runtime();
-            if config.server != old.config.server
-                || config.log != old.config.log
-                || config.legacy.job_cache_capacity != old.config.legacy.job_cache_capacity
-                || config.legacy.job_cache_ttl != old.config.legacy.job_cache_ttl
-            {
-                tracing::warn!(
-                    "[server], [log] and legacy.job_cache_* changed in the configuration; they take effect only after a restart (serving on {} and {})",
-                    self.bound.0,
-                    self.bound.1
-                );
-            }
-            let rt = Runtime::build(
-                config,
-                self.shim.stub(),
-                |k| std::env::var(k).ok(),
-                Some(&old),
-            )
-            .await?;
-            self.shim.swap_runtime(rt);
-            Ok::<(), String>(())
-        }
-        .await;
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.base.metrics
+    }
+
+    /// Mark the shim as draining (readiness fails).
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.base.metrics.set_draining(true);
+    }
+
+    /// True once shutdown began.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Re-read the configuration and swap in a new stack (SIGHUP, `POST /-/reload`).
+    pub async fn reload(&self) -> Result<(), String> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let result = self.rebuild().await;
         match &result {
             Ok(()) => tracing::info!("configuration reloaded"),
             Err(e) => {
                 tracing::error!(error = %e, "configuration reload failed; keeping the previous configuration")
             }
         }
-        self.shim.metrics.config_reload(result.is_ok());
+        self.base.metrics.config_reload(result.is_ok());
         result
+    }
+
+    async fn rebuild(&self) -> Result<(), String> {
+        let config = self.source.load().map_err(|e| e.to_string())?;
+        let old = self.live.load_full();
+        let was = &old.runtime.settings.config;
+        if config.server != was.server
+            || config.log != was.log
+            || config.legacy.job_cache_capacity != was.legacy.job_cache_capacity
+            || config.legacy.job_cache_ttl != was.legacy.job_cache_ttl
+            || (config.rate_limit.redis_url != was.rate_limit.redis_url
+                || config.rate_limit.backend != was.rate_limit.backend)
+        {
+            tracing::warn!(
+                "[server], [log], legacy.job_cache_* and the job memory's Redis (rate_limit.backend, redis_url) changed in the configuration; they take effect only after a restart (serving on {} and {})",
+                self.bound.0,
+                self.bound.1
+            );
+        }
+        let settings = Settings::new(config).map_err(|e| e.to_string())?;
+        let runtime = Runtime::new(
+            settings,
+            &self.base,
+            |k| std::env::var(k).ok(),
+            Some(&old.runtime),
+        )
+        .await?;
+        let stack = stack::assemble(&runtime, &self.base);
+        self.live.store(Arc::new(Live { runtime, stack }));
+        Ok(())
+    }
+}
+
+impl Admin for Shim {
+    fn metrics(&self) -> &Metrics {
+        &self.base.metrics
+    }
+    fn draining(&self) -> &AtomicBool {
+        &self.draining
+    }
+    fn reload(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(Shim::reload(self))
+    }
+}
+
+/// The API listener's service: the current stack.
+#[derive(Clone)]
+struct Current(Arc<Shim>);
+
+impl Service<http::Request<Incoming>> for Current {
+    type Response = http::Response<stack::ResponseBody>;
+    type Error = std::convert::Infallible;
+    type Future = tower::util::Oneshot<ApiService<Incoming>, http::Request<Incoming>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Incoming>) -> Self::Future {
+        let stack = self.0.live.load().stack.clone();
+        tower::ServiceExt::oneshot(stack, req)
     }
 }
 
@@ -135,60 +202,49 @@ pub async fn start(source: ConfigSource) -> Result<Running, String> {
 
 /// Start serving `config`; `source` is what reloads re-read.
 pub async fn start_with(config: Config, source: ConfigSource) -> Result<Running, String> {
-    let metrics = Arc::new(Metrics::new(env!("CARGO_PKG_VERSION")));
-    let stub = Arc::new(StubGateway::new(StubOptions::default()));
-    let listener = TcpListener::bind(config.server.listen)
+    let settings = Settings::new(config).map_err(|e| e.to_string())?;
+    let server = settings.config.server.clone();
+    let listener = TcpListener::bind(server.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    let admin = TcpListener::bind(config.server.admin_listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", server.listen))?;
+    let admin = TcpListener::bind(server.admin_listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.server.admin_listen))?;
+        .map_err(|e| format!("cannot listen on {}: {e}", server.admin_listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
-    let limits = server::Limits {
-        grace: config.server.shutdown_grace,
-        header_read_timeout: config.server.header_read_timeout,
-        max_connections: config.server.max_connections,
-    };
-    let runtime = Runtime::build(config, stub.clone(), |k| std::env::var(k).ok(), None).await?;
-    if runtime.config.auth.mode == crate::config::AuthMode::App && !runtime.config.auth.jwt.required
-    {
-        tracing::warn!(
-            "auth.mode = \"app\" without auth.jwt.required: callers' app codes and user names \
-             are not verified and every call is signed with the shim's own credentials; \
-             expose this shim only to trusted clients"
-        );
-    }
-    tracing::info!(%addr, %admin_addr, upstream = %runtime.upstream.describe(), "bk-job-shim listening");
-    let shim = Arc::new(Shim::new(runtime, metrics, stub));
-    let reloader = Arc::new(Reloader {
-        shim: shim.clone(),
+    let base = Base::new(&settings);
+    let runtime = Runtime::new(settings, &base, |k| std::env::var(k).ok(), None).await?;
+    warn_unverified(&runtime);
+    let upstream = crate::upstream::describe(&runtime.settings.target);
+    tracing::info!(%addr, %admin_addr, %upstream, "bk-job-shim listening");
+    let stack = stack::assemble(&runtime, &base);
+    let shim = Arc::new(Shim {
+        live: ArcSwap::from_pointee(Live { runtime, stack }),
+        base,
+        draining: AtomicBool::new(false),
         source,
         bound: (addr, admin_addr),
-        lock: Mutex::new(()),
+        reload_lock: Mutex::new(()),
     });
-
+    let limits = Limits::of(&server);
     let (api_stop, api_rx) = watch::channel(false);
     let (admin_stop, admin_rx) = watch::channel(false);
-    let s = shim.clone();
     let api_task = tokio::spawn(server::serve(
         listener,
-        move |_peer, req: Request<Incoming>| s.clone().handle(req),
-        api_rx,
+        Current(shim.clone()),
         limits,
+        stopped(api_rx),
     ));
-    let r = reloader.clone();
     let admin_task = tokio::spawn(server::serve(
         admin,
-        move |peer, req| admin_handler(r.clone(), peer, req),
-        admin_rx,
+        admin::service(shim.clone()),
         limits,
+        stopped(admin_rx),
     ));
     Ok(Running {
         addr,
         admin_addr,
         shim,
-        reloader,
         api_stop,
         admin_stop,
         api_task,
@@ -196,10 +252,26 @@ pub async fn start_with(config: Config, source: ConfigSource) -> Result<Running,
     })
 }
 
+fn warn_unverified(rt: &Runtime) {
+    let auth = &rt.settings.config.auth;
+    if auth.mode == crate::config::AuthMode::App && !auth.jwt.required {
+        tracing::warn!(
+            "auth.mode = \"app\" without auth.jwt.required: callers' app codes and user names \
+             are not verified and every call is signed with the shim's own credentials; \
+             expose this shim only to trusted clients"
+        );
+    }
+}
+
+/// Resolves once `rx` turns `true` (or its sender is gone).
+pub async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
 impl Running {
     /// Re-read the configuration and swap it in (SIGHUP, `POST /-/reload`).
     pub async fn reload(&self) -> Result<(), String> {
-        self.reloader.reload().await
+        self.shim.reload().await
     }
 
     /// Begin a graceful shutdown: readiness fails, the API listener closes, in-flight
@@ -213,50 +285,5 @@ impl Running {
         let admin = self.admin_task.await.unwrap_or(false);
         tracing::info!(drained, "bk-job-shim stopped");
         drained && admin
-    }
-}
-
-fn text(
-    status: StatusCode,
-    body: impl Into<Bytes>,
-    content_type: &'static str,
-) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(content_type),
-    );
-    r
-}
-
-async fn admin_handler(
-    reloader: Arc<Reloader>,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
-    const PLAIN: &str = "text/plain; charset=utf-8";
-    let shim = &reloader.shim;
-    match (req.method().as_str(), req.uri().path()) {
-        ("GET", "/metrics") => text(
-            StatusCode::OK,
-            shim.metrics.render(),
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
-        ("GET", "/healthz" | "/livez") => text(StatusCode::OK, "ok\n", PLAIN),
-        ("GET", "/readyz") if shim.is_draining() => {
-            text(StatusCode::SERVICE_UNAVAILABLE, "draining\n", PLAIN)
-        }
-        ("GET", "/readyz") => text(StatusCode::OK, "ok\n", PLAIN),
-        ("POST", "/-/reload") if !peer.ip().to_canonical().is_loopback() => text(
-            StatusCode::FORBIDDEN,
-            "reload is allowed from loopback only\n",
-            PLAIN,
-        ),
-        ("POST", "/-/reload") => match reloader.reload().await {
-            Ok(()) => text(StatusCode::OK, "reloaded\n", PLAIN),
-            Err(e) => text(StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n"), PLAIN),
-        },
-        _ => text(StatusCode::NOT_FOUND, "not found\n", PLAIN),
     }
 }

@@ -116,6 +116,15 @@ pub enum ShimError {
     /// The upstream exchange failed.
     #[error("request third-party system JOB error: {0}")]
     Upstream(UpstreamError),
+    /// `server.request_timeout` elapsed before the request was answered.
+    #[error("request third-party system JOB error: the request did not complete within {0:?}")]
+    Deadline(Duration),
+    /// `server.max_in_flight` requests are already being processed (load shed).
+    #[error("Access frequency limit: the shim is busy, try again shortly")]
+    Busy,
+    /// A bug in the shim (a panic or an unexpected error); details are logged only.
+    #[error("internal error of the shim")]
+    Internal,
 }
 
 /// What a [`ShimError`] becomes on the wire.
@@ -190,6 +199,33 @@ impl ShimError {
                 };
                 (codes::THIRD_PARTY_ERROR, s, "upstream_error")
             }
+            ShimError::Deadline(_) => (
+                codes::THIRD_PARTY_ERROR,
+                S::GATEWAY_TIMEOUT,
+                "upstream_error",
+            ),
+            ShimError::Busy => (codes::RATE_LIMITED, S::SERVICE_UNAVAILABLE, "rate_limited"),
+            ShimError::Internal => (
+                codes::COMMON_ERROR,
+                S::INTERNAL_SERVER_ERROR,
+                "upstream_error",
+            ),
+        }
+    }
+
+    /// The error behind a boxed error of the stack: a [`ShimError`] itself, tower's
+    /// elapsed deadline (`server.request_timeout`) or load-shed refusal; anything else is
+    /// [`ShimError::Internal`] (logged with its cause).
+    pub fn from_box(e: &tower::BoxError, deadline: Duration) -> ShimError {
+        if let Some(s) = e.downcast_ref::<ShimError>() {
+            s.clone()
+        } else if e.is::<tower::timeout::error::Elapsed>() {
+            ShimError::Deadline(deadline)
+        } else if e.is::<tower::load_shed::error::Overloaded>() {
+            ShimError::Busy
+        } else {
+            tracing::error!(error = %e, "unexpected error in the request stack");
+            ShimError::Internal
         }
     }
 
@@ -209,6 +245,7 @@ impl ShimError {
             {
                 Some(1)
             }
+            (ShimError::Busy, ErrorStatus::Gateway) => Some(1),
             _ => None,
         };
         ErrorReply {
@@ -294,6 +331,26 @@ mod tests {
         assert_eq!((r.status.as_u16(), r.code), (504, 1306201));
         let r = ShimError::BodyTooLarge(1).reply(ErrorStatus::Gateway);
         assert_eq!((r.status.as_u16(), r.code), (413, 1306406));
+        let r = ShimError::Busy.reply(ErrorStatus::Gateway);
+        assert_eq!(
+            (r.status.as_u16(), r.code, r.retry_after),
+            (503, 1306429, Some(1))
+        );
+        let r = ShimError::Deadline(Duration::from_secs(1)).reply(ErrorStatus::Gateway);
+        assert_eq!((r.status.as_u16(), r.code), (504, 1306201));
+    }
+
+    #[test]
+    fn boxed_errors_are_classified() {
+        let d = Duration::from_secs(9);
+        let shed: tower::BoxError = Box::new(tower::load_shed::error::Overloaded::new());
+        assert_eq!(ShimError::from_box(&shed, d), ShimError::Busy);
+        let late: tower::BoxError = Box::new(tower::timeout::error::Elapsed::new());
+        assert_eq!(ShimError::from_box(&late, d), ShimError::Deadline(d));
+        let own: tower::BoxError = Box::new(ShimError::MissingAppCode);
+        assert_eq!(ShimError::from_box(&own, d), ShimError::MissingAppCode);
+        let other: tower::BoxError = "boom".into();
+        assert_eq!(ShimError::from_box(&other, d), ShimError::Internal);
     }
 
     #[test]

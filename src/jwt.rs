@@ -43,7 +43,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -54,11 +54,6 @@ pub const JWT_HEADER: &str = "x-bkapi-jwt";
 
 /// Longest token accepted; longer ones are rejected as malformed before any parsing.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-}
 
 /// A JWS algorithm accepted for inbound tokens (RSA family only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -104,7 +99,7 @@ pub struct JwtConfig {
     /// Accepted `alg` values. Default `["RS512", "RS256"]`.
     pub algorithms: Vec<JwtAlgorithm>,
     /// Clock-skew allowance for `exp` and `nbf`, as a humantime string. Default `60s`.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub leeway: Duration,
 }
 

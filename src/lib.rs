@@ -7,7 +7,16 @@
 //!        ─▶ [inject X-Bkapi-Authorization, strip credentials] ─▶ upstream gateway
 //!        ◀─ [translate response to the legacy envelope] ◀─┘
 //! ```
+//!
+//! The pipeline is a tower stack built in one place, [`stack`], from validated
+//! [`config::Settings`]: tower and tower-http layers for the generic concerns (panic
+//! catcher, request id, sensitive headers, trace, load shed, concurrency limit,
+//! deadline) and the shim's own layers in [`layer`], one concern per file, down to the
+//! [`route`] handlers and the [`upstream`] service. [`server::serve`] is the one accept
+//! loop; [`app`] wires settings, stack and listeners and swaps the stack on reload.
+//! [`translate`] is pure: no hyper, no tokio, no I/O.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -16,11 +25,14 @@ pub mod error;
 pub mod healthcheck;
 pub mod jobcache;
 pub mod jwt;
+pub mod layer;
 pub mod metrics;
-pub mod proxy;
 pub mod ratelimit;
+pub mod route;
 pub mod server;
 pub mod shutdown;
+pub mod stack;
+#[cfg(feature = "stub")]
 pub mod stub;
 pub mod telemetry;
 pub mod translate;

@@ -1,25 +1,27 @@
-//! Accept loops for the API and admin listeners, with graceful shutdown.
+//! The one accept loop, for the API listener, the admin listener, the standalone
+//! emulator and the test harness.
 //!
-//! Each connection is served by hyper-util's `auto::Builder`, HTTP/1.1 only, with a
-//! timer (required for the header-read timeout) and watched by a `GracefulShutdown`. When
-//! the shutdown signal fires the listener is closed (new connections are refused), idle
-//! keep-alive connections are closed, and in-flight requests get `grace` to finish.
+//! Each connection is served by hyper-util's `auto::Builder`, HTTP/1.1 only, with a timer
+//! (required for the header-read timeout), through `TowerToHyperService`, and watched by
+//! a `GracefulShutdown`. Over `limits.max_connections` open connections a new one is
+//! closed at once. When `shutdown` resolves the listener is closed (new connections are
+//! refused), idle keep-alive connections are closed, and in-flight requests get
+//! `limits.grace` to finish. Each request carries its [`Peer`] address as an extension.
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use std::convert::Infallible;
+use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
+use tower::{Service, ServiceExt};
 
 /// Connection settings of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -32,17 +34,35 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-/// Serve `handler` on `listener` until `shutdown` flips to `true`, then drain for at most
+impl Limits {
+    /// The limits of `[server]`.
+    pub fn of(server: &crate::config::ServerConfig) -> Limits {
+        Limits {
+            grace: server.shutdown_grace,
+            header_read_timeout: server.header_read_timeout,
+            max_connections: server.max_connections,
+        }
+    }
+}
+
+/// Request extension: the client's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
+/// Serve `service` on `listener` until `shutdown` resolves, then drain for at most
 /// `limits.grace`. Returns whether every connection finished in time.
-pub async fn serve<F, Fut>(
+pub async fn serve<S, B>(
     listener: TcpListener,
-    handler: F,
-    mut shutdown: watch::Receiver<bool>,
+    service: S,
     limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
 ) -> bool
 where
-    F: Fn(SocketAddr, Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
     // HTTP/1.1 only: legacy ESB clients never spoke h2c, and without protocol sniffing a
@@ -53,44 +73,42 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, max = limits.max_connections, "too many connections: closing");
-                        drop(stream);
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let h = handler.clone();
-                    let svc = service_fn(move |req| {
-                        let h = h.clone();
-                        async move { Ok::<_, Infallible>(h(peer, req).await) }
-                    });
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .into_owned();
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                        drop(slot);
-                    });
-                }
+                Ok(a) => a,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
             },
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    break;
-                }
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, max = limits.max_connections, "too many connections: closing");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = service
+            .clone()
+            .map_request(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
+                req
+            });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-        }
+            drop(slot);
+        });
     }
     drop(listener);
     tokio::select! {

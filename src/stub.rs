@@ -29,6 +29,9 @@
 //! * `operate_job_instance` supports code 1 (terminate: status 11, hosts 403); other
 //!   published resources answer an empty page (`get_*_list`) or `1241011 Not support yet`.
 //!
+//! Served standalone (`bk-job-shim stub-gateway`) by the shim's one accept loop, or
+//! in-process as the upstream service for `upstream.url = "stub"` (`crate::upstream`).
+//!
 //! Time is injectable: [`StubGateway::with_start_time`] freezes the clock and
 //! [`StubGateway::advance_clock`] moves it, for deterministic tests.
 
@@ -41,9 +44,6 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -239,59 +239,25 @@ fn finish(req_headers: &http::HeaderMap, mut resp: Response<Bytes>) -> Response<
     resp
 }
 
-/// Serve `stub` on `listener` (HTTP/1.1 and HTTP/2, hyper-util `auto`) until `shutdown`
-/// resolves; then stop accepting and wait for open connections to finish their requests.
-///
-/// Transient accept errors (aborted connections, descriptor exhaustion) are logged and
-/// retried; other accept errors end the loop with `Err`.
+/// Serve `stub` on `listener` with the shim's one accept loop (`crate::server::serve`:
+/// HTTP/1.1, header-read timeout, connection cap) until `shutdown` resolves; then stop
+/// accepting and wait for open connections to finish their requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     stub: Arc<StubGateway>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    let result = loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            () = &mut shutdown => break Ok(()),
-        };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
-            Err(e) if is_transient(&e) => {
-                tracing::warn!(error = %e, "stub-gateway: accept failed, retrying");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-            Err(e) => break Err(e),
-        };
+    let service = tower::service_fn(move |req: Request<Incoming>| {
         let stub = Arc::clone(&stub);
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let stub = Arc::clone(&stub);
-            async move { Ok::<_, Infallible>(stub.handle_incoming(req).await.map(Full::new)) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "stub-gateway: connection error");
-            }
-        });
+        async move { Ok::<_, Infallible>(stub.handle_incoming(req).await.map(Full::new)) }
+    });
+    let limits = crate::server::Limits {
+        grace: Duration::from_secs(30),
+        header_read_timeout: Duration::from_secs(30),
+        max_connections: 10_000,
     };
-    drop(listener);
-    graceful.shutdown().await;
-    result
-}
-
-fn is_transient(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, WouldBlock};
-    matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) || matches!(e.raw_os_error(), Some(23 | 24))
+    crate::server::serve(listener, service, limits, shutdown).await;
+    Ok(())
 }
 
 #[cfg(test)]

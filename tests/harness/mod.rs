@@ -1,5 +1,7 @@
-//! Test harness: a recording mock upstream gateway, an in-process shim on 127.0.0.1:0,
-//! a shim process for signal tests, and a small HTTP client.
+//! Test harness, the one home of test helpers: a recording mock upstream gateway (a
+//! panic in its behaviour fails the test), an in-process shim on 127.0.0.1:0 (stopped
+//! when dropped), a shim process for signal tests, and a small request builder
+//! (`shim.post(PATH).json(&body).header(k, v).send().await`).
 #![allow(
     dead_code,
     unreachable_pub,
@@ -73,12 +75,24 @@ impl Behavior {
     }
 }
 
-/// A recording mock upstream on 127.0.0.1:0.
+/// A recording mock upstream on 127.0.0.1:0. A panic inside its behaviour (an
+/// assertion on the request it received) is re-raised when the mock is dropped, or by
+/// [`requests`](Self::requests), so that it fails the test instead of showing up as an
+/// upstream error (`1306201`) at the client.
 #[derive(Clone)]
 pub struct MockUpstream {
     pub addr: SocketAddr,
     pub recorded: Arc<Mutex<Vec<Recorded>>>,
     behavior: Arc<Mutex<Box<dyn Fn(&Recorded) -> Behavior + Send + Sync>>>,
+    panicked: Arc<Mutex<Option<String>>>,
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.reraise();
+        }
+    }
 }
 
 impl MockUpstream {
@@ -95,8 +109,14 @@ impl MockUpstream {
             addr,
             recorded: Arc::new(Mutex::new(Vec::new())),
             behavior: Arc::new(Mutex::new(Box::new(f))),
+            panicked: Arc::new(Mutex::new(None)),
         };
-        let m = mock.clone();
+        // The accept task holds the parts, not a `MockUpstream` (whose drop checks panics).
+        let m = Answerer {
+            recorded: mock.recorded.clone(),
+            behavior: mock.behavior.clone(),
+            panicked: mock.panicked.clone(),
+        };
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -121,6 +141,33 @@ impl MockUpstream {
         *self.behavior.lock().unwrap() = Box::new(f);
     }
 
+    /// Panic with the mock's own panic message, if its behaviour panicked.
+    pub fn reraise(&self) {
+        let p = self.panicked.lock().map(|mut p| p.take()).unwrap_or(None);
+        if let Some(msg) = p {
+            panic!("the mock upstream panicked: {msg}");
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.reraise();
+        self.recorded.lock().unwrap().clone()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/api/bk-job/prod", self.addr)
+    }
+}
+
+/// The serving side of a [`MockUpstream`].
+#[derive(Clone)]
+struct Answerer {
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    behavior: Arc<Mutex<Box<dyn Fn(&Recorded) -> Behavior + Send + Sync>>>,
+    panicked: Arc<Mutex<Option<String>>>,
+}
+
+impl Answerer {
     async fn answer(
         &self,
         req: Request<Incoming>,
@@ -138,8 +185,26 @@ impl MockUpstream {
             headers: parts.headers,
             body,
         };
-        let behavior = (self.behavior.lock().unwrap())(&rec);
-        self.recorded.lock().unwrap().push(rec);
+        let behavior = {
+            let f = self.behavior.lock().unwrap_or_else(|p| p.into_inner());
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&rec)))
+        };
+        self.recorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(rec);
+        let behavior = match behavior {
+            Ok(b) => b,
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                *self.panicked.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+                Behavior::Reset
+            }
+        };
         let mut b = behavior;
         loop {
             match b {
@@ -169,14 +234,6 @@ impl MockUpstream {
             }
         }
     }
-
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.recorded.lock().unwrap().clone()
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}/api/bk-job/prod", self.addr)
-    }
 }
 
 /// A config listening on ephemeral loopback ports, pointed at `upstream`.
@@ -190,7 +247,9 @@ pub fn test_config(upstream: &str) -> Config {
     c
 }
 
-/// Start an in-process shim.
+/// Start an in-process shim. Dropping the returned [`Running`] closes its listeners
+/// (its stop channels close), so a failing test never leaves a shim behind; call
+/// `shutdown().await` to drain explicitly.
 pub async fn start_shim(config: Config) -> Running {
     app::start_with(config, ConfigSource::default())
         .await
@@ -217,6 +276,91 @@ impl Answer {
     }
 }
 
+/// A request being built: `shim.post(PATH).json(&body).header(k, v).send().await`.
+#[must_use = "a request does nothing until `send` is awaited"]
+pub struct RequestBuilder {
+    addr: SocketAddr,
+    method: http::Method,
+    path: String,
+    body: Bytes,
+    headers: Vec<(String, String)>,
+}
+
+impl RequestBuilder {
+    pub fn new(addr: SocketAddr, method: &str, path: &str) -> RequestBuilder {
+        RequestBuilder {
+            addr,
+            method: method.parse().unwrap(),
+            path: path.to_owned(),
+            body: Bytes::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+        }
+    }
+
+    /// A JSON body.
+    pub fn json(self, body: &Value) -> RequestBuilder {
+        self.body(body.to_string())
+    }
+
+    /// A raw body.
+    pub fn body(mut self, body: impl Into<Bytes>) -> RequestBuilder {
+        self.body = body.into();
+        self
+    }
+
+    /// Set header `k` (replacing an earlier value).
+    pub fn header(mut self, k: &str, v: &str) -> RequestBuilder {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+        self.headers.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    pub async fn send(self) -> Answer {
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let mut req = Request::new(Full::new(self.body));
+        *req.method_mut() = self.method;
+        *req.uri_mut() = format!("http://{}{}", self.addr, self.path)
+            .parse()
+            .unwrap();
+        for (k, v) in &self.headers {
+            req.headers_mut().insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let resp = client.request(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let raw = body.collect().await.unwrap().to_bytes();
+        Answer {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+            raw,
+        }
+    }
+}
+
+/// Request builders on a running shim's API listener.
+pub trait ShimClient {
+    fn api_addr(&self) -> SocketAddr;
+    fn post(&self, path: &str) -> RequestBuilder {
+        RequestBuilder::new(self.api_addr(), "POST", path)
+    }
+    fn get(&self, path: &str) -> RequestBuilder {
+        RequestBuilder::new(self.api_addr(), "GET", path)
+    }
+    fn request(&self, method: &str, path: &str) -> RequestBuilder {
+        RequestBuilder::new(self.api_addr(), method, path)
+    }
+}
+
+impl ShimClient for Running {
+    fn api_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
 /// Send one request to `addr`.
 pub async fn send(
     addr: SocketAddr,
@@ -225,27 +369,11 @@ pub async fn send(
     body: &str,
     headers: &[(&str, &str)],
 ) -> Answer {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut req = Request::new(Full::new(Bytes::from(body.to_owned())));
-    *req.method_mut() = method.parse().unwrap();
-    *req.uri_mut() = format!("http://{addr}{path}").parse().unwrap();
-    req.headers_mut()
-        .insert("content-type", "application/json".parse().unwrap());
+    let mut b = RequestBuilder::new(addr, method, path).body(body.to_owned());
     for (k, v) in headers {
-        req.headers_mut().insert(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
+        b = b.header(k, v);
     }
-    let resp = client.request(req).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    let raw = body.collect().await.unwrap().to_bytes();
-    Answer {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
-        raw,
-    }
+    b.send().await
 }
 
 /// POST a JSON body.

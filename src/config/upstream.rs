@@ -1,0 +1,146 @@
+//! `[upstream]`: where translated calls go and how the client behaves.
+
+use http::{HeaderName, HeaderValue, Uri};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// `[upstream]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Gateway stage base (`http://bkapi.example.com/api/bk-job/prod`) or `stub`.
+    pub url: String,
+    /// Whole upstream exchange.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// TCP connect.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Idle pooled connections are closed after this.
+    #[serde(with = "humantime_serde")]
+    pub pool_idle_timeout: Duration,
+    /// Idle pooled connections kept per host.
+    pub pool_max_idle_per_host: usize,
+    /// Fixed headers added to every upstream request (e.g. `X-Bk-Tenant-Id`).
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            url: "stub".into(),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(3),
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: 64,
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where translated requests go, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The built-in emulator (`url = "stub"`).
+    Stub,
+    /// A gateway stage base such as `http://bkapi.example.com/api/bk-job/prod`.
+    Http(Uri),
+}
+
+/// Headers the shim computes for every upstream request; `upstream.headers` may not set
+/// them (credentials, framing and hop-by-hop headers).
+const RESERVED_UPSTREAM_HEADERS: [&str; 13] = [
+    "x-bkapi-authorization",
+    "x-bk-username",
+    "x-request-id",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+];
+
+impl UpstreamConfig {
+    /// The parsed target, or why `url` is not one.
+    pub fn target(&self) -> Result<Target, String> {
+        let url = self.url.as_str();
+        if url == "stub" {
+            return Ok(Target::Stub);
+        }
+        match url.parse::<Uri>() {
+            Ok(u) if u.authority().is_some_and(|a| a.as_str().contains('@')) => Err(
+                "upstream.url must not carry credentials (user:password@): the shim sends \
+                 X-Bkapi-Authorization instead"
+                    .to_owned(),
+            ),
+            Ok(u) if matches!(u.scheme_str(), Some("http")) && u.host().is_some() => {
+                if u.query().is_some() {
+                    Err(format!("upstream.url `{url}` must not have a query string"))
+                } else {
+                    Ok(Target::Http(u))
+                }
+            }
+            Ok(u) if matches!(u.scheme_str(), Some("https")) => Err(format!(
+                "upstream.url `{url}`: https is not supported in-process; terminate TLS in a sidecar or use http"
+            )),
+            _ => Err(format!(
+                "upstream.url `{url}` must be `stub` or an http:// URL such as http://bkapi.example.com/api/bk-job/prod"
+            )),
+        }
+    }
+
+    /// `upstream.headers`, parsed; every bad entry is a problem.
+    pub fn fixed_headers(&self) -> Result<Vec<(HeaderName, HeaderValue)>, Vec<String>> {
+        let mut out = Vec::new();
+        let mut p = Vec::new();
+        for (k, v) in &self.headers {
+            let name = match HeaderName::from_bytes(k.as_bytes()) {
+                Err(_) => {
+                    p.push(format!(
+                        "upstream.headers: `{k}` is not a valid header name"
+                    ));
+                    None
+                }
+                Ok(name) if RESERVED_UPSTREAM_HEADERS.contains(&name.as_str()) => {
+                    p.push(format!(
+                        "upstream.headers: `{k}` is set by the shim itself and cannot be configured"
+                    ));
+                    None
+                }
+                Ok(name) => Some(name),
+            };
+            let value = HeaderValue::from_str(v).ok();
+            if value.is_none() {
+                p.push(format!("upstream.headers.{k}: not a valid header value"));
+            }
+            if let (Some(n), Some(v)) = (name, value) {
+                out.push((n, v));
+            }
+        }
+        if p.is_empty() { Ok(out) } else { Err(p) }
+    }
+
+    /// Every rule of `[upstream]`.
+    pub fn validate(&self, p: &mut Vec<String>) {
+        if let Err(e) = self.target() {
+            p.push(e);
+        }
+        for (what, d) in [
+            ("upstream.timeout", self.timeout),
+            ("upstream.connect_timeout", self.connect_timeout),
+        ] {
+            if d.is_zero() {
+                p.push(format!("{what} must be > 0"));
+            }
+        }
+        if let Err(e) = self.fixed_headers() {
+            p.extend(e);
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Who is calling, and may they: credentials are found (incoming
+//! `X-Bkapi-Authorization`, else the body, the query string, the `bk_token` cookie) and
+//! lifted out of the parameters; a verified JWT identity replaces what the caller
+//! claims; the app code must have an app code's shape and, when `auth.allowed_apps` is
+//! set, be on it — before it becomes a rate-limit key or a metric label.
+//!
+//! The [`Caller`] travels on as a request extension; the bounded metric label
+//! ([`AppLabel`]) too, and it is put on the response, whatever the outcome.
+
+use super::jwt::Verified;
+use super::legacy_body::LegacyCall;
+use super::{AppLabel, BoxFuture, Resp, refuse, take};
+use crate::auth::{self, Caller};
+use crate::error::ShimError;
+use crate::metrics::app_label;
+use http::Request;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// Identifies callers and enforces the allow-list.
+#[derive(Debug, Clone, Default)]
+pub struct IdentifyLayer {
+    allowed: Arc<BTreeSet<String>>,
+    labels: Arc<BTreeSet<String>>,
+}
+
+impl IdentifyLayer {
+    /// `allowed`: `auth.allowed_apps` (empty = any); `labels`: app codes that may be
+    /// metric labels.
+    pub fn new(allowed: &[String], labels: BTreeSet<String>) -> Self {
+        Self {
+            allowed: Arc::new(allowed.iter().cloned().collect()),
+            labels: Arc::new(labels),
+        }
+    }
+}
+
+impl<S> Layer<S> for IdentifyLayer {
+    type Service = Identify<S>;
+    fn layer(&self, inner: S) -> Identify<S> {
+        Identify {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service of [`IdentifyLayer`].
+#[derive(Debug, Clone)]
+pub struct Identify<S> {
+    inner: S,
+    layer: IdentifyLayer,
+}
+
+impl<S> Service<Request<LegacyCall>> for Identify<S>
+where
+    S: Service<Request<LegacyCall>, Response = Resp> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Resp;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Resp, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<LegacyCall>) -> Self::Future {
+        let (mut parts, mut call) = req.into_parts();
+        let (caller, label) = self.layer.identify(&parts, &mut call);
+        let mut inner = take(&mut self.inner);
+        Box::pin(async move {
+            let mut resp = match caller {
+                Ok(c) => {
+                    parts.extensions.insert(c);
+                    parts.extensions.insert(AppLabel(label.clone()));
+                    inner.call(Request::from_parts(parts, call)).await?
+                }
+                Err(e) => refuse(e),
+            };
+            resp.extensions_mut().insert(AppLabel(label));
+            Ok(resp)
+        })
+    }
+}
+
+impl IdentifyLayer {
+    fn identify(
+        &self,
+        parts: &http::request::Parts,
+        call: &mut LegacyCall,
+    ) -> (Result<Caller, ShimError>, Cow<'static, str>) {
+        let verified = parts.extensions.get::<Verified>().cloned();
+        let caller = auth::identify(
+            &parts.headers,
+            &call.query,
+            &mut call.params,
+            call.cookie_allowed,
+        );
+        let mut caller = match caller {
+            Ok(c) => c,
+            Err(e) => return (Err(e), Cow::Borrowed("none")),
+        };
+        if let Some(Verified(id)) = verified {
+            // The verified identity replaces what the caller claims (allow-list, limiter,
+            // metrics, and what the gateway is told).
+            caller.set_verified(id.app_code, id.username);
+        }
+        let app = caller.credentials.app_code.clone();
+        if let Some(a) = &app {
+            if let Err(e) = auth::check_app_code(a) {
+                return (Err(e), Cow::Borrowed("none"));
+            }
+            tracing::Span::current().record("app_code", a.as_str());
+        }
+        let label = match app_label(app.as_deref(), &self.labels) {
+            "none" => Cow::Borrowed("none"),
+            "other" => Cow::Borrowed("other"),
+            configured => Cow::Owned(configured.to_owned()),
+        };
+        let result = match app {
+            None => Err(ShimError::MissingAppCode),
+            Some(a) if !self.allowed.is_empty() && !self.allowed.contains(&a) => {
+                Err(ShimError::AppNotAllowed(a))
+            }
+            Some(_) => Ok(caller),
+        };
+        (result, label)
+    }
+}

@@ -1,0 +1,246 @@
+//! The legacy call: route and method, then the body under its size and time limits,
+//! parsed into a JSON object ([`LegacyCall`], with the [`Route`] as a request extension).
+//!
+//! * An unknown path answers `1306404`; a method other than POST (or GET for query
+//!   routes) too.
+//! * A body over `server.max_body_bytes` is refused by its `Content-Length` before
+//!   reading, or as soon as the limit is crossed while reading (`1306406`, and the
+//!   connection is closed: the rest of the body was not read); a body that does not
+//!   arrive within `server.body_read_timeout` answers `1306406`.
+//! * A GET without a body takes its parameters from the query string.
+
+use super::{BoxFuture, Resp, refuse, take};
+use crate::error::ShimError;
+use crate::metrics::Metrics;
+use crate::translate::{self, Route};
+use bytes::Bytes;
+use http::{HeaderMap, Request};
+use http_body_util::{BodyExt, Limited};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::{Layer, Service};
+
+/// The parsed legacy call (the request body after this layer).
+#[derive(Debug, Clone, Default)]
+pub struct LegacyCall {
+    /// Body parameters (the query string's for a GET without a body).
+    pub params: Map<String, Value>,
+    /// Query-string parameters.
+    pub query: Map<String, Value>,
+    /// Whether the `bk_token` cookie may identify the caller: read-only GETs and
+    /// `application/json` POSTs, which a page on another site cannot send without CORS.
+    pub cookie_allowed: bool,
+}
+
+/// Limits of the legacy body.
+#[derive(Debug, Clone)]
+pub struct LegacyBodyLayer {
+    max_bytes: usize,
+    read_timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl LegacyBodyLayer {
+    /// Bodies up to `max_bytes`, arriving within `read_timeout`; parse refusals are
+    /// counted in `metrics`.
+    pub fn new(max_bytes: usize, read_timeout: Duration, metrics: Arc<Metrics>) -> Self {
+        Self {
+            max_bytes,
+            read_timeout,
+            metrics,
+        }
+    }
+}
+
+impl<S> Layer<S> for LegacyBodyLayer {
+    type Service = LegacyBody<S>;
+    fn layer(&self, inner: S) -> LegacyBody<S> {
+        LegacyBody {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service of [`LegacyBodyLayer`].
+#[derive(Debug, Clone)]
+pub struct LegacyBody<S> {
+    inner: S,
+    layer: LegacyBodyLayer,
+}
+
+impl<S, B> Service<Request<B>> for LegacyBody<S>
+where
+    S: Service<Request<LegacyCall>, Response = Resp> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<super::BoxError>,
+{
+    type Response = Resp;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Resp, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let layer = self.layer.clone();
+        let mut inner = take(&mut self.inner);
+        Box::pin(async move {
+            match layer.parse(req).await {
+                Ok(req) => inner.call(req).await,
+                Err(e) => Ok(refuse(e)),
+            }
+        })
+    }
+}
+
+impl LegacyBodyLayer {
+    async fn parse<B>(&self, req: Request<B>) -> Result<Request<LegacyCall>, ShimError>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: Into<super::BoxError>,
+    {
+        let (mut parts, body) = req.into_parts();
+        let route = Route::from_path(parts.uri.path())
+            .ok_or_else(|| ShimError::NotFound(shorten(parts.uri.path(), 200)))?;
+        let is_get = match parts.method {
+            http::Method::POST => false,
+            http::Method::GET if route.is_query() => true,
+            ref m => return Err(ShimError::MethodNotAllowed(m.to_string())),
+        };
+        let body = tokio::time::timeout(
+            self.read_timeout,
+            read(body, &parts.headers, self.max_bytes),
+        )
+        .await
+        .map_err(|_| {
+            ShimError::BodyRead(format!(
+                "the body did not arrive within {:?}",
+                self.read_timeout
+            ))
+        })??;
+        let query = translate::query::parse_query(parts.uri.query().unwrap_or(""));
+        let params = if is_get && body.is_empty() {
+            query.clone()
+        } else {
+            translate::parse_body(&body).map_err(|e| {
+                self.metrics
+                    .translation_reject(route.name(), e.reason.as_str());
+                ShimError::Translate(e)
+            })?
+        };
+        let call = LegacyCall {
+            params,
+            query,
+            cookie_allowed: is_get || is_json(&parts.headers),
+        };
+        parts.extensions.insert(route);
+        Ok(Request::from_parts(parts, call))
+    }
+}
+
+/// Read the whole body, refusing more than `max` bytes (by `Content-Length` up front, or
+/// while reading).
+async fn read<B>(body: B, headers: &HeaderMap, max: usize) -> Result<Bytes, ShimError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<super::BoxError>,
+{
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(ShimError::BodyTooLarge(max));
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ShimError::BodyTooLarge(max)),
+        Err(e) => Err(ShimError::BodyRead(e.to_string())),
+    }
+}
+
+/// True when the request declares a JSON body.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// At most `max` bytes of `s` (on a character boundary), marked when cut: client text
+/// echoed in errors and logs stays small.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::Failure;
+    use http_body_util::Full;
+    use tower::{ServiceExt, service_fn};
+
+    #[test]
+    fn shorten_cuts_on_char_boundaries() {
+        assert_eq!(shorten("abc", 5), "abc");
+        assert_eq!(shorten("abcdef", 3), "abc…");
+        assert_eq!(shorten("中文字", 4), "中…");
+    }
+
+    fn svc() -> impl Service<Request<Full<Bytes>>, Response = Resp, Error = super::super::BoxError>
+    {
+        let inner = service_fn(|req: Request<LegacyCall>| async move {
+            let mut r = Resp::new(Default::default());
+            r.extensions_mut().insert(req.into_body());
+            Ok::<_, super::super::BoxError>(r)
+        });
+        LegacyBodyLayer::new(8, Duration::from_secs(1), Arc::new(Metrics::new("t"))).layer(inner)
+    }
+
+    fn req(method: &str, path: &str, body: &'static str) -> Request<Full<Bytes>> {
+        let mut r = Request::new(Full::new(Bytes::from_static(body.as_bytes())));
+        *r.method_mut() = method.parse().unwrap_or_default();
+        *r.uri_mut() = path.parse().unwrap_or_default();
+        r
+    }
+
+    async fn failure(r: Request<Full<Bytes>>) -> Option<ShimError> {
+        let resp = svc().oneshot(r).await.ok()?;
+        resp.extensions().get::<Failure>().map(|f| f.0.clone())
+    }
+
+    #[tokio::test]
+    async fn route_method_and_size_are_checked() {
+        const EXEC: &str = "/api/c/compapi/v2/job/execute_job/";
+        assert!(matches!(
+            failure(req("POST", "/nope", "{}")).await,
+            Some(ShimError::NotFound(_))
+        ));
+        assert!(matches!(
+            failure(req("PUT", EXEC, "{}")).await,
+            Some(ShimError::MethodNotAllowed(_))
+        ));
+        assert!(matches!(
+            failure(req("GET", EXEC, "")).await,
+            Some(ShimError::MethodNotAllowed(_))
+        ));
+        assert_eq!(
+            failure(req("POST", EXEC, "{\"a\":12345}")).await,
+            Some(ShimError::BodyTooLarge(8))
+        );
+        assert_eq!(failure(req("POST", EXEC, "{}")).await, None);
+    }
+}

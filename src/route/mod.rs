@@ -1,0 +1,118 @@
+//! Route handlers: the innermost service. It receives the translated first v3 request
+//! (with the caller's [`UpstreamAuth`] and the [`Route`] as request extensions), drives
+//! the upstream calls the legacy call needs and answers the legacy reply:
+//!
+//! * submit and pass-through calls ([`submit`]): one call; a started job is remembered
+//!   for later status calls;
+//! * `get_job_instance_status` ([`status`]): the status call, plus a job lookup when the
+//!   job memory lacks the fields v3 does not return;
+//! * `get_job_instance_log` ([`log`]): the status call, then the logs in batches.
+//!
+//! A reply carries its [`Outcome`] and [`LegacyRequestId`]; a failure is a
+//! [`Failure`](crate::layer::Failure) response rendered by the envelope layer.
+
+pub mod call;
+pub mod log;
+pub mod status;
+pub mod submit;
+
+use crate::auth::UpstreamAuth;
+use crate::error::ShimError;
+use crate::jobcache::JobCache;
+use crate::layer::{BoxError, BoxFuture, LegacyRequestId, Outcome, Resp, envelope, refuse};
+use crate::metrics::Metrics;
+use crate::translate::{Route, UpstreamRequest};
+use crate::upstream::UpstreamService;
+use call::Calls;
+use http::{HeaderName, HeaderValue, Request, StatusCode};
+use serde_json::Value;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::Service;
+
+/// What every request's handler shares.
+pub struct Shared {
+    /// The upstream gateway.
+    pub upstream: UpstreamService,
+    /// `upstream.headers`, parsed.
+    pub fixed_headers: Arc<[(HeaderName, HeaderValue)]>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Jobs started through the shim.
+    pub jobs: Arc<JobCache>,
+    /// `legacy.timezone`.
+    pub tz: chrono_tz::Tz,
+}
+
+/// The route handlers.
+#[derive(Clone)]
+pub struct Routes {
+    shared: Arc<Shared>,
+}
+
+impl Routes {
+    /// Handlers over `shared`.
+    pub fn new(shared: Shared) -> Routes {
+        Routes {
+            shared: Arc::new(shared),
+        }
+    }
+}
+
+impl Service<Request<UpstreamRequest>> for Routes {
+    type Response = Resp;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Resp, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<UpstreamRequest>) -> Self::Future {
+        let shared = self.shared.clone();
+        Box::pin(async move { Ok(handle(shared, req).await) })
+    }
+}
+
+/// A legacy reply: the data of a bk-job answer, or a failure.
+pub type Answer = Result<(Value, i64), ShimError>;
+
+async fn handle(shared: Arc<Shared>, req: Request<UpstreamRequest>) -> Resp {
+    let (parts, request) = req.into_parts();
+    let (Some(route), Some(auth)) = (
+        parts.extensions.get::<Route>().cloned(),
+        parts.extensions.get::<UpstreamAuth>().cloned(),
+    ) else {
+        return refuse(ShimError::Internal);
+    };
+    let request_id = parts
+        .extensions
+        .get::<tower_http::request_id::RequestId>()
+        .and_then(|r| r.header_value().to_str().ok())
+        .map_or_else(crate::layer::request_id::mint, str::to_owned);
+    let lang = parts.headers.get("blueking-language").cloned();
+    let caller = parts.extensions.get::<crate::auth::Caller>();
+    let mut calls = Calls::new(&shared, auth, lang, request_id, route.name());
+    let answer = match route {
+        Route::GetJobInstanceStatus => status::status(&shared, &mut calls, &request).await,
+        Route::GetJobInstanceLog => log::log(&shared, &mut calls, &request).await,
+        Route::ExecuteJob
+        | Route::FastExecuteScript
+        | Route::FastPushFile
+        | Route::V3(_)
+        | Route::V3Other(_) => submit::submit(&shared, &mut calls, &route, &request, caller).await,
+    };
+    let mut resp = match answer {
+        Ok((body, code)) => {
+            let mut r = envelope::json(StatusCode::OK, &body);
+            let outcome = if code == 0 { "ok" } else { "business_error" };
+            r.extensions_mut().insert(Outcome { code, outcome });
+            r
+        }
+        Err(e) => refuse(e),
+    };
+    if let Some(id) = calls.bkapi_request_id.take() {
+        resp.extensions_mut().insert(LegacyRequestId(id));
+    }
+    resp
+}

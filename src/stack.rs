@@ -1,0 +1,231 @@
+//! The serving path as one tower stack, built here and only here.
+//!
+//! Outermost first (DESIGN §1, §8); each line says why it sits where it does:
+//!
+//! ```text
+//! CatchPanic            a panic anywhere below becomes the legacy envelope (1306000)
+//! LegacyEnvelope        every Failure / error below becomes the legacy reply, in `esb` or
+//!                       `gateway` status mode: the one status mapping (crate::error)
+//! SetRequestId          the incoming X-Request-Id when usable, else a minted one
+//! SetSensitiveHeaders   inbound Authorization, X-Bkapi-Authorization, Cookie,
+//!                       X-Bkapi-JWT are never printed by the layers below
+//! Trace                 the request span and the one access-log line
+//! PropagateRequestId    X-Request-Id on every reply (the envelope reads it)
+//! Metrics               in-flight gauge, requests and durations — shed and late
+//!                       requests included
+//! (rescue)              tower's errors below (Overloaded, Elapsed) → Failure responses
+//! LoadShed              over server.max_in_flight: answered at once 1306429 "busy"
+//! ConcurrencyLimit      (HTTP 503 + Retry-After in gateway mode), never queued
+//! Timeout               server.request_timeout over everything below, every upstream
+//!                       call of the request included → 1306201
+//! Jwt                   auth.jwt.required: no valid token, no body read
+//! LegacyBody            route, method, body size and time limits, JSON/query parse
+//! Identify              credentials, verified identity, app-code shape, allow-list
+//! RateLimit             per-app quota, X-Bkapi-RateLimit-* on every reply
+//! Translate             legacy → first v3 request (pure), callback allow-list
+//! InjectAuth            what X-Bkapi-Authorization will carry
+//! Routes                drive the upstream calls, answer the legacy reply
+//!   → Upstream          a tower::Service: hyper-util client + timeout + connect retry
+//! ```
+//!
+//! [`build`] makes the whole stack from [`Settings`] alone, for in-process tests
+//! (`stack::build(&settings).await?.oneshot(request)`); the server assembles it from
+//! longer-lived parts ([`Base`], [`Runtime`]) so that a reload keeps warm connections,
+//! rate-limit state and the job memory.
+
+use crate::auth::AppIdentity;
+use crate::config::Settings;
+use crate::jobcache::JobCache;
+use crate::jwt::JwtVerifier;
+use crate::layer::envelope::{self, EnvelopeLayer, PanicReply};
+use crate::layer::identify::IdentifyLayer;
+use crate::layer::inject_auth::InjectAuthLayer;
+use crate::layer::jwt::JwtLayer;
+use crate::layer::legacy_body::LegacyBodyLayer;
+use crate::layer::metrics::MetricsLayer;
+use crate::layer::ratelimit::RateLimitLayer;
+use crate::layer::request_id::{self, MintRequestId, X_REQUEST_ID};
+use crate::layer::translate::TranslateLayer;
+use crate::layer::{BoxError, trace};
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::route::{Routes, Shared};
+use crate::translate::Options;
+use crate::upstream::{self, UpstreamService};
+use bytes::Bytes;
+use http::{HeaderName, Request, Response, header};
+use std::convert::Infallible;
+use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
+use tower_http::body::UnsyncBoxBody;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+
+/// The body of every reply.
+pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The whole stack: any request body in, a legacy reply out, never an error.
+pub type ApiService<B> = BoxCloneSyncService<Request<B>, Response<ResponseBody>, Infallible>;
+
+/// What lives as long as the process: metrics, the job memory, the emulator.
+#[derive(Clone)]
+pub struct Base {
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Jobs started through the shim.
+    pub jobs: Arc<JobCache>,
+    /// The emulator behind `upstream.url = "stub"`.
+    #[cfg(feature = "stub")]
+    pub stub: upstream::stub::Stub,
+}
+
+impl Base {
+    /// Fresh process-wide parts for `settings`.
+    pub fn new(settings: &Settings) -> Base {
+        let c = &settings.config;
+        let redis_url = (c.rate_limit.backend == crate::ratelimit::Backend::Redis)
+            .then_some(c.rate_limit.redis_url.as_str());
+        Base {
+            metrics: Arc::new(Metrics::new(env!("CARGO_PKG_VERSION"))),
+            jobs: Arc::new(JobCache::new(
+                c.legacy.job_cache_capacity,
+                c.legacy.job_cache_ttl,
+                redis_url,
+            )),
+            #[cfg(feature = "stub")]
+            stub: upstream::stub::Stub(Arc::new(crate::stub::StubGateway::new(
+                crate::stub::StubOptions::default(),
+            ))),
+        }
+    }
+}
+
+/// What one configuration needs beyond its settings; rebuilt on reload.
+#[derive(Clone)]
+pub struct Runtime {
+    /// The validated settings.
+    pub settings: Arc<Settings>,
+    /// Per-app limiter.
+    pub limiter: RateLimiter,
+    /// Where requests go.
+    pub upstream: UpstreamService,
+    /// The shim's own app identity (`auth.mode = "app"`).
+    pub app: AppIdentity,
+    /// Inbound JWT verification (`auth.jwt.required`).
+    pub jwt: Option<JwtVerifier>,
+}
+
+impl Runtime {
+    /// Build the runtime of `settings`. `env` reads environment variables (the app
+    /// secret). `previous` is the runtime being replaced on reload: its limiter is kept
+    /// when `[rate_limit]` did not change (a reload must not hand every app a fresh
+    /// burst), and its upstream client when `[upstream]` did not.
+    pub async fn new(
+        settings: Settings,
+        base: &Base,
+        env: impl Fn(&str) -> Option<String>,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime, String> {
+        let c = &settings.config;
+        let app = AppIdentity::load(&c.auth, env)?;
+        let jwt = JwtVerifier::from_config(&c.auth.jwt)?;
+        let limiter = match previous {
+            Some(p) if p.settings.config.rate_limit == c.rate_limit => p.limiter.clone(),
+            _ => RateLimiter::new(&c.rate_limit)
+                .await
+                .map_err(|e| format!("rate limiter: {e}"))?,
+        };
+        let upstream = match previous {
+            Some(p) if p.settings.config.upstream == c.upstream => p.upstream.clone(),
+            _ => upstream::build(
+                &settings,
+                #[cfg(feature = "stub")]
+                &base.stub,
+            ),
+        };
+        #[cfg(not(feature = "stub"))]
+        let _ = base;
+        Ok(Runtime {
+            settings: Arc::new(settings),
+            limiter,
+            upstream,
+            app,
+            jwt,
+        })
+    }
+}
+
+/// The whole stack for `settings` with fresh parts (the process environment supplies
+/// the app secret): for in-process tests, without binding any port.
+pub async fn build<B>(settings: &Settings) -> Result<ApiService<B>, String>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let base = Base::new(settings);
+    let rt = Runtime::new(settings.clone(), &base, |k| std::env::var(k).ok(), None).await?;
+    Ok(assemble(&rt, &base))
+}
+
+/// The stack over `rt` and `base`, in the order of the module doc.
+pub fn assemble<B>(rt: &Runtime, base: &Base) -> ApiService<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let c = &rt.settings.config;
+    let mode = c.legacy.error_status;
+    let deadline = c.server.request_timeout;
+    let x_request_id = HeaderName::from_static(X_REQUEST_ID);
+    let routes = Routes::new(Shared {
+        upstream: rt.upstream.clone(),
+        fixed_headers: rt.settings.upstream_headers.clone().into(),
+        metrics: base.metrics.clone(),
+        jobs: base.jobs.clone(),
+        tz: rt.settings.tz,
+    });
+    let svc = ServiceBuilder::new()
+        .layer(CatchPanicLayer::custom(PanicReply(mode)))
+        .layer(EnvelopeLayer::new(mode, deadline))
+        .map_request(request_id::drop_unusable)
+        .layer(SetRequestIdLayer::new(x_request_id.clone(), MintRequestId))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            HeaderName::from_static(crate::auth::AUTHORIZATION_HEADER),
+            header::COOKIE,
+            HeaderName::from_static(crate::jwt::JWT_HEADER),
+        ]))
+        .layer(trace::layer(mode))
+        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(MetricsLayer::new(base.metrics.clone(), mode))
+        .map_result(envelope::rescue(deadline))
+        .load_shed()
+        .concurrency_limit(c.server.max_in_flight)
+        .timeout(deadline)
+        .layer(JwtLayer::new(rt.jwt.clone()))
+        .layer(LegacyBodyLayer::new(
+            c.server.max_body_bytes,
+            c.server.body_read_timeout,
+            base.metrics.clone(),
+        ))
+        .layer(IdentifyLayer::new(
+            &c.auth.allowed_apps,
+            rt.settings.app_labels.clone(),
+        ))
+        .layer(RateLimitLayer::new(
+            rt.limiter.clone(),
+            base.metrics.clone(),
+        ))
+        .layer(TranslateLayer::new(
+            Options {
+                steps: c.legacy.steps,
+            },
+            &c.auth.callback_hosts,
+            base.metrics.clone(),
+        ))
+        .layer(InjectAuthLayer::new(c.auth.clone(), rt.app.clone()))
+        .service(routes);
+    BoxCloneSyncService::new(svc)
+}
