@@ -21,6 +21,11 @@ use tower::util::BoxCloneSyncService;
 const SCRIPT: &str = "/api/c/compapi/v2/job/fast_execute_script/";
 const LOG: &str = "/api/c/compapi/v2/job/get_job_instance_log/";
 
+/// A valid `fast_execute_script` body (without credentials).
+fn script() -> Value {
+    json!({"bk_biz_id": 1, "script_id": 1, "account": "root", "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]})
+}
+
 fn creds(mut body: Value) -> Value {
     body["bk_app_code"] = json!("app");
     body["bk_app_secret"] = json!("secret");
@@ -78,7 +83,7 @@ fn panicking_upstream() -> UpstreamService {
 #[tokio::test]
 async fn a_panic_becomes_the_legacy_envelope() {
     let svc = stack_with(harness::test_config("stub"), Some(panicking_upstream())).await;
-    let (status, _, v) = call(&svc, post(SCRIPT, &creds(json!({"bk_biz_id": 1, "script_content": "ZWNobyAx", "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]})))).await;
+    let (status, _, v) = call(&svc, post(SCRIPT, &creds(script()))).await;
     assert_eq!(status, 200);
     assert_eq!(v["result"], false);
     assert_eq!(v["code"], 1306000);
@@ -92,7 +97,7 @@ async fn a_panic_becomes_the_legacy_envelope() {
     let mut cfg = harness::test_config("stub");
     cfg.legacy.error_status = ErrorStatus::Gateway;
     let svc = stack_with(cfg, Some(panicking_upstream())).await;
-    let (status, _, v) = call(&svc, post(SCRIPT, &creds(json!({"bk_biz_id": 1, "script_content": "ZWNobyAx", "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]})))).await;
+    let (status, _, v) = call(&svc, post(SCRIPT, &creds(script()))).await;
     assert_eq!((status, v["code"].as_i64()), (500, Some(1306000)));
     // The stack keeps serving after a panic.
     let (status, _, v) = call(&svc, post("/nope", &json!({}))).await;
@@ -123,7 +128,7 @@ async fn the_request_deadline_covers_every_upstream_call() {
     cfg.server.request_timeout = Duration::from_millis(1500);
     let svc = stack_with(cfg, Some(slow_stub(Duration::from_secs(1)))).await;
     // One call (1 s) fits in the deadline.
-    let (_, _, v) = call(&svc, post(SCRIPT, &creds(json!({"bk_biz_id": 1, "script_content": "ZWNobyAx", "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]})))).await;
+    let (_, _, v) = call(&svc, post(SCRIPT, &creds(script()))).await;
     assert_eq!(v["code"], 0, "{v}");
     let id = v["data"]["job_instance_id"].as_i64().unwrap();
     // The log needs the status call and a log batch (2 s): each within upstream.timeout,
@@ -171,9 +176,7 @@ async fn a_request_over_max_in_flight_is_answered_busy_at_once() {
         cfg.server.max_in_flight = 1;
         cfg.legacy.error_status = mode;
         let svc = stack_with(cfg, Some(blocking.clone())).await;
-        let body = creds(
-            json!({"bk_biz_id": 1, "script_content": "ZWNobyAx", "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]}),
-        );
+        let body = creds(script());
         let first = tokio::spawn({
             let (svc, req) = (svc.clone(), post(SCRIPT, &body));
             async move { call(&svc, req).await }

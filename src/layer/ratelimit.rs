@@ -130,12 +130,16 @@ mod tests {
         let (mut svc, mut handle) = mock::spawn_layer::<Request<LegacyCall>, Resp, _>(layer);
 
         assert!(svc.poll_ready().is_ready());
-        let first = svc.call(req("a"));
+        // The layer's future calls the inner service when polled: run it concurrently.
+        let first = tokio::spawn(svc.call(req("a")));
         let Some((_, send)) = handle.next_request().await else {
             panic!("the first request reaches the inner service");
         };
         send.send_response(Resp::default());
-        let first = first.await.map_err(|e| e.to_string());
+        let first = first
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
         let Ok(first) = first else {
             panic!("{first:?}");
         };
