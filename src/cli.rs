@@ -162,7 +162,7 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    crate::telemetry::init(log_format.unwrap_or(config.log.format), &config.log.filter);
+    let _log = crate::telemetry::init(log_format.unwrap_or(config.log.format), &config.log.filter);
     for w in config.warnings() {
         tracing::warn!("{w}");
     }
@@ -215,7 +215,7 @@ fn stub_gateway(
     options: crate::stub::StubOptions,
     log_format: Option<LogFormat>,
 ) -> ExitCode {
-    crate::telemetry::init(log_format.unwrap_or_default(), "info");
+    let _log = crate::telemetry::init(log_format.unwrap_or_default(), "info");
     let rt = match runtime(0) {
         Ok(rt) => rt,
         Err(e) => {

@@ -17,8 +17,10 @@ use std::time::Duration;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-/// The boxed upstream for the stage base `base`.
-pub fn service(base: &Uri, cfg: &UpstreamConfig) -> UpstreamService {
+/// The boxed upstream for the stage base `base`. Fails when the TLS files cannot be
+/// used (validation has normally said so before).
+pub fn service(base: &Uri, cfg: &UpstreamConfig) -> Result<UpstreamService, String> {
+    let https = base.scheme_str() == Some("https");
     let client = Client::builder(TokioExecutor::new())
         // A request given back unsent on a reused connection is resent by the client
         // itself (the default, stated); one given back on a fresh connection is retried
@@ -28,7 +30,7 @@ pub fn service(base: &Uri, cfg: &UpstreamConfig) -> UpstreamService {
         .timer(TokioTimer::new())
         .pool_idle_timeout(cfg.pool_idle_timeout)
         .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
-        .build(connector(cfg));
+        .build(connector(cfg, https)?);
     let exchange = Exchange {
         client,
         base: base.to_string().trim_end_matches('/').to_owned(),
@@ -39,7 +41,7 @@ pub fn service(base: &Uri, cfg: &UpstreamConfig) -> UpstreamService {
         .timeout(timeout)
         .retry(ConnectRetry { left: 1 })
         .service(exchange);
-    BoxCloneSyncService::new(svc)
+    Ok(BoxCloneSyncService::new(svc))
 }
 
 fn to_upstream_error(e: tower::BoxError, timeout: Duration) -> UpstreamError {
@@ -62,6 +64,8 @@ pub enum Stage {
     NoReply,
     /// A reply head arrived (the body broke, or was too large).
     Replied,
+    /// TLS or the egress proxy failed: never retried.
+    Transport,
 }
 
 /// An exchange error with the [`Stage`] it happened at.
@@ -157,7 +161,7 @@ impl tower::retry::Policy<Request<Bytes>, Reply, Failed> for ConnectRetry {
         let again = match f.stage {
             Stage::NotSent => true,
             Stage::NoReply => req.method() == http::Method::GET,
-            Stage::Replied => false,
+            Stage::Replied | Stage::Transport => false,
         };
         if !again || self.left == 0 {
             return None;
@@ -176,8 +180,17 @@ impl tower::retry::Policy<Request<Bytes>, Reply, Failed> for ConnectRetry {
     }
 }
 
-/// Turn a client error into a [`Failed`] with the root cause's text and its stage.
+/// Turn a client error into a [`Failed`] with its stage: a TLS or egress-proxy failure
+/// with its cause (never retried: retrying cannot fix a certificate, and a TLS error
+/// after the handshake may come after the request was sent), else the root cause's text.
 fn classify(e: &hyper_util::client::legacy::Error) -> Failed {
+    if let Some(f) = crate::tls::classify(e) {
+        let error = UpstreamError::Transport {
+            kind: f.kind.label(),
+            cause: f.cause,
+        };
+        return Failed::at(Stage::Transport, error);
+    }
     let mut cause = String::new();
     let mut src: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = src {
