@@ -226,7 +226,10 @@ mod tests {
         let w = c.warnings();
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].contains("server.shutdown_grace (10s)"), "{w:?}");
-        assert!(w[1].contains("upstream.pool_idle_timeout (1m 30s)"), "{w:?}");
+        assert!(
+            w[1].contains("upstream.pool_idle_timeout (1m 30s)"),
+            "{w:?}"
+        );
     }
 
     #[test]
