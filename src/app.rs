@@ -253,12 +253,13 @@ pub async fn start_with(config: Config, source: ConfigSource) -> Result<Running,
     let limits = Limits::of(&server);
     let (api_stop, api_rx) = watch::channel(false);
     let (admin_stop, admin_rx) = watch::channel(false);
-    let api_task = tokio::spawn(server::serve_tls(
+    let api_task = tokio::spawn(server::serve_with(
         listener,
         Current(shim.clone()),
         limits,
         stopped(api_rx),
         tls,
+        Some(shim.base.cutoff.clone()),
     ));
     let admin_task = tokio::spawn(server::serve(
         admin,

@@ -5,10 +5,20 @@
 //! 2. otherwise the legacy JSON body, then the query string, then the `bk_token` cookie.
 //!
 //! Credentials are always removed from the forwarded body, whichever source won.
+//!
+//! An incoming `X-Bkapi-Authorization` is parsed strictly (only the known keys, each once;
+//! see [`crate::translate::credentials::parse_authorization_header`]) and forwarded
+//! re-serialized, never verbatim. Every credential value, whatever its source, is checked
+//! against the limits (app code ≤ 32, secret ≤ 128, user ≤ 64 printable characters) before
+//! it is used for anything; a violation is answered `1306000` naming the key.
 
 use crate::config::{AuthConfig, AuthMode};
 use crate::error::ShimError;
+use crate::jwt::{JwtIdentity, NoUserPolicy};
 use crate::translate::Credentials;
+use crate::translate::credentials::{
+    AuthorizationHeader, CredentialError, parse_authorization_header,
+};
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
@@ -20,20 +30,11 @@ pub const AUTHORIZATION_HEADER: &str = "x-bkapi-authorization";
 pub struct Caller {
     /// Credentials found (header, body, query or cookie).
     pub credentials: Credentials,
-    /// The incoming `X-Bkapi-Authorization` JSON object, kept verbatim so that keys the
-    /// shim does not model (`jwt`, `bk_signature`, …) reach the gateway in passthrough mode.
-    /// Contains secrets: never logged (`Debug` hides it).
-    header: Option<RawHeader>,
-}
-
-/// A raw header value whose `Debug` hides it.
-#[derive(Clone)]
-struct RawHeader(String);
-
-impl std::fmt::Debug for RawHeader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"***\"")
-    }
+    /// The incoming `X-Bkapi-Authorization`, strictly parsed; forwarded re-serialized in
+    /// passthrough mode (its `jwt` key included). `Debug` hides its secrets.
+    header: Option<AuthorizationHeader>,
+    /// The identity comes from a verified inbound JWT ([`Caller::set_verified`]).
+    verified: bool,
 }
 
 /// Find the caller's credentials. `body` loses its credential keys. The `bk_token` cookie
@@ -46,12 +47,22 @@ pub fn identify(
     cookie_allowed: bool,
 ) -> Result<Caller, ShimError> {
     let from_body = Credentials::take_from(body);
-    if let Some(h) = headers.get(AUTHORIZATION_HEADER) {
+    let mut found = headers.get_all(AUTHORIZATION_HEADER).iter();
+    if let Some(h) = found.next() {
+        if found.next().is_some() {
+            return Err(ShimError::Credential(CredentialError::DuplicateKey(
+                "X-Bkapi-Authorization header".into(),
+            )));
+        }
         let text = std::str::from_utf8(h.as_bytes()).map_err(|_| ShimError::BadAuthHeader)?;
-        let credentials = Credentials::from_header_json(text).ok_or(ShimError::BadAuthHeader)?;
+        let header = parse_authorization_header(text).map_err(|e| match e {
+            CredentialError::NotAnObject => ShimError::BadAuthHeader,
+            e => ShimError::Credential(e),
+        })?;
         return Ok(Caller {
-            credentials,
-            header: Some(RawHeader(text.to_owned())),
+            credentials: header.credentials().clone(),
+            header: Some(header),
+            verified: false,
         });
     }
     let mut query = query.clone();
@@ -59,9 +70,11 @@ pub fn identify(
     if credentials.bk_token.is_none() && cookie_allowed {
         credentials.bk_token = cookie(headers, "bk_token");
     }
+    credentials.check_limits().map_err(ShimError::Credential)?;
     Ok(Caller {
         credentials,
         header: None,
+        verified: false,
     })
 }
 
@@ -85,15 +98,72 @@ pub fn check_app_code(app: &str) -> Result<(), ShimError> {
 
 impl Caller {
     /// Replace the claimed identity with a verified one (inbound JWT): the app code, and
-    /// the user name when the token names one. A verbatim incoming
+    /// the JWT's user. The caller's own user claims (`bk_username`, `bk_token`,
+    /// `access_token`) are dropped; a JWT without a user is refused under
+    /// [`NoUserPolicy::Reject`] and acts as its app under [`NoUserPolicy::App`]. An incoming
     /// `X-Bkapi-Authorization` is dropped, so the gateway sees the verified app code.
+    pub fn set_verified_identity(
+        &mut self,
+        id: &JwtIdentity,
+        no_user: NoUserPolicy,
+    ) -> Result<(), ShimError> {
+        let user = match (&id.username, no_user) {
+            (Some(u), _) => u.clone(),
+            (None, NoUserPolicy::App) => id.app_code.clone(),
+            (None, NoUserPolicy::Reject) => {
+                return Err(ShimError::Jwt(crate::jwt::JwtError::NoUser));
+            }
+        };
+        let credentials = Credentials {
+            app_code: Some(id.app_code.clone()),
+            username: Some(user),
+            app_secret: self.credentials.app_secret.take(),
+            ..Credentials::default()
+        };
+        credentials.check_limits().map_err(ShimError::Credential)?;
+        self.credentials = credentials;
+        self.header = None;
+        self.verified = true;
+        Ok(())
+    }
+
+    /// Older form of [`Caller::set_verified_identity`] (no user policy); kept until the
+    /// request stack calls the new one.
     pub fn set_verified(&mut self, app_code: String, username: Option<String>) {
         self.credentials.app_code = Some(app_code);
         if username.is_some() {
             self.credentials.username = username;
         }
         self.header = None;
+        self.verified = true;
     }
+
+    /// True when [`Caller::set_verified_identity`] replaced the identity with a JWT's.
+    pub fn is_verified(&self) -> bool {
+        self.verified
+    }
+
+    /// The secret material the caller presented to prove its app (`bk_app_secret`, else
+    /// `access_token`), for keying the limiter ([`crate::ratelimit::LimitKeyer`]).
+    pub fn presented_secret(&self) -> Option<&str> {
+        self.credentials
+            .app_secret
+            .as_deref()
+            .or(self.credentials.access_token.as_deref())
+    }
+}
+
+/// A user name fit for `X-Bk-Username`: 1 to 64 characters, none of them a control
+/// character, no surrounding white space.
+pub fn valid_user(u: &str) -> bool {
+    !u.is_empty()
+        && u.trim() == u
+        && Credentials {
+            username: Some(u.to_owned()),
+            ..Credentials::default()
+        }
+        .check_limits()
+        .is_ok()
 }
 
 /// Value of cookie `name`, if any (also read by the stub gateway).
@@ -173,7 +243,10 @@ pub fn upstream_auth(
     app: &AppIdentity,
     caller: &Caller,
 ) -> Result<UpstreamAuth, ShimError> {
-    let header = caller.header.as_ref().map(|h| h.0.clone());
+    let header = caller
+        .header
+        .as_ref()
+        .map(AuthorizationHeader::to_header_value);
     let caller = &caller.credentials;
     match cfg.mode {
         AuthMode::Passthrough => Ok(UpstreamAuth {
@@ -189,9 +262,15 @@ pub fn upstream_auth(
                 ..Credentials::default()
             };
             if cfg.system_api {
+                // Never forwarded without a valid `X-Bk-Username`.
+                let user = caller
+                    .username
+                    .clone()
+                    .filter(|u| valid_user(u))
+                    .ok_or(ShimError::UserRequired)?;
                 return Ok(UpstreamAuth {
                     header: creds.header_value(),
-                    system_user: caller.username.clone(),
+                    system_user: Some(user),
                     system_api: true,
                 });
             }
@@ -236,10 +315,10 @@ mod tests {
         assert_eq!(c.credentials.app_code.as_deref(), Some("h"));
         assert!(c.credentials.app_secret.is_none());
         assert_eq!(body.len(), 1);
-        // Passed on verbatim, unmodelled keys included.
+        // Forwarded re-serialized.
         let a = upstream_auth(&AuthConfig::default(), &AppIdentity::default(), &c)
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(a.header, r#"{"bk_app_code":"h","access_token":"t"}"#);
+        assert_eq!(a.header, r#"{"access_token":"t","bk_app_code":"h"}"#);
         assert!(!format!("{c:?}").contains("\"t\""));
     }
 
@@ -288,6 +367,7 @@ mod tests {
                 ..Credentials::default()
             },
             header: None,
+            verified: false,
         };
         let a = upstream_auth(&cfg, &app, &caller).unwrap_or_else(|e| panic!("{e}"));
         let v: Value = serde_json::from_str(&a.header).unwrap_or_default();
@@ -301,6 +381,108 @@ mod tests {
         };
         let a = upstream_auth(&sys, &app, &caller).unwrap_or_else(|e| panic!("{e}"));
         assert!(a.system_api);
+        assert_eq!(a.system_user.as_deref(), Some("alice"));
+    }
+
+    fn caller(user: Option<&str>) -> Caller {
+        Caller {
+            credentials: Credentials {
+                app_code: Some("client".into()),
+                username: user.map(str::to_owned),
+                bk_token: Some("tok".into()),
+                ..Credentials::default()
+            },
+            header: None,
+            verified: false,
+        }
+    }
+
+    #[test]
+    fn strict_header_and_limits_are_enforced_on_every_source() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            AUTHORIZATION_HEADER,
+            http::HeaderValue::from_static(r#"{"bk_app_code":"a","bk_app_code":"b"}"#),
+        );
+        let r = identify(&h, &Map::new(), &mut Map::new(), true);
+        assert!(matches!(
+            r,
+            Err(ShimError::Credential(CredentialError::DuplicateKey(_)))
+        ));
+        let mut h = HeaderMap::new();
+        h.append(
+            AUTHORIZATION_HEADER,
+            http::HeaderValue::from_static(r#"{"bk_app_code":"a"}"#),
+        );
+        h.append(
+            AUTHORIZATION_HEADER,
+            http::HeaderValue::from_static(r#"{"bk_app_code":"b"}"#),
+        );
+        let r = identify(&h, &Map::new(), &mut Map::new(), true);
+        assert!(matches!(r, Err(ShimError::Credential(_))), "two headers");
+
+        let mut body = obj(json!({"bk_app_code": "a", "bk_username": "u".repeat(100_000)}));
+        let e = identify(&HeaderMap::new(), &Map::new(), &mut body, true).err();
+        let reply = e.map(|e| e.reply(crate::config::ErrorStatus::Esb));
+        assert_eq!(reply.as_ref().map(|r| r.code), Some(1_306_000));
+        let msg = reply.map(|r| r.message).unwrap_or_default();
+        assert!(msg.contains("[bk_username]") && msg.contains("64"), "{msg}");
+        let q = obj(json!({"bk_app_secret": "has space"}));
+        let e = identify(&HeaderMap::new(), &q, &mut Map::new(), true).err();
+        assert!(matches!(
+            e,
+            Some(ShimError::Credential(CredentialError::BadChars { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_jwt_without_a_user_never_lets_the_request_choose_one() {
+        let id = |user: Option<&str>| JwtIdentity {
+            app_code: "jwt-app".into(),
+            username: user.map(str::to_owned),
+            user_verified: false,
+        };
+        let mut c = caller(Some("body-user"));
+        let e = c
+            .set_verified_identity(&id(None), NoUserPolicy::Reject)
+            .err();
+        assert_eq!(e, Some(ShimError::Jwt(crate::jwt::JwtError::NoUser)));
+        assert!(!c.is_verified());
+
+        let mut c = caller(Some("body-user"));
+        c.set_verified_identity(&id(None), NoUserPolicy::App)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.credentials.username.as_deref(), Some("jwt-app"));
+        assert_eq!(
+            c.credentials.bk_token, None,
+            "the caller's ticket is dropped"
+        );
+        assert!(c.is_verified());
+
+        let mut c = caller(Some("body-user"));
+        c.set_verified_identity(&id(Some("alice")), NoUserPolicy::Reject)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.credentials.username.as_deref(), Some("alice"));
+        assert_eq!(c.credentials.app_code.as_deref(), Some("jwt-app"));
+    }
+
+    #[test]
+    fn system_api_needs_a_valid_user() {
+        let cfg = AuthConfig {
+            mode: AuthMode::App,
+            app_code: "shim".into(),
+            system_api: true,
+            ..AuthConfig::default()
+        };
+        let app = AppIdentity {
+            app_code: "shim".into(),
+            app_secret: Some("own".into()),
+        };
+        for bad in [None, Some(""), Some(" alice"), Some("a\tb")] {
+            let r = upstream_auth(&cfg, &app, &caller(bad));
+            assert_eq!(r.err(), Some(ShimError::UserRequired), "{bad:?}");
+        }
+        let a = upstream_auth(&cfg, &app, &caller(Some("alice"))).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(a.system_user.as_deref(), Some("alice"));
     }
 }

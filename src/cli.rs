@@ -15,6 +15,11 @@ use std::process::ExitCode;
 /// DESIGN fixes 64).
 pub const EXIT_CONFIG: u8 = 64;
 
+/// Exit code after SIGTERM when the drain was incomplete: requests were still in flight
+/// when `server.shutdown_grace` ended (they were answered "outcome unknown"). sysexits'
+/// `EX_TEMPFAIL`.
+pub const EXIT_DRAIN_INCOMPLETE: u8 = 75;
+
 /// bk-job-shim: legacy BlueKing ESB JOB APIs on top of JOB v3 on the API gateway.
 #[derive(Debug, Parser)]
 #[command(name = "bk-job-shim", version, about)]
@@ -160,6 +165,9 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
         }
     };
     let _log = crate::telemetry::init(log_format.unwrap_or(config.log.format), &config.log.filter);
+    for w in config.warnings() {
+        tracing::warn!("{w}");
+    }
     let rt = match runtime(config.server.worker_threads) {
         Ok(rt) => rt,
         Err(e) => {
@@ -191,11 +199,13 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
         crate::shutdown::terminate().await;
         let taken = running.lock().await.take();
         match taken {
+            // A drain cut short by the grace period says so in the exit status.
             Some(r) => {
-                // A drain cut short by the grace period is logged (warn) by the server;
-                // the shutdown itself was orderly, so the exit status is 0 either way.
-                r.shutdown().await;
-                ExitCode::SUCCESS
+                if r.shutdown().await {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(EXIT_DRAIN_INCOMPLETE)
+                }
             }
             None => ExitCode::SUCCESS,
         }
@@ -244,7 +254,10 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             .map_err(|e| crate::config::ConfigErrors(vec![e]))
     });
     match loaded {
-        Ok(_) => {
+        Ok(c) => {
+            for w in c.warnings() {
+                eprintln!("{}: warning: {w}", file.display());
+            }
             println!("{}: ok", file.display());
             ExitCode::SUCCESS
         }

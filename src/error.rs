@@ -70,6 +70,15 @@ pub enum ShimError {
     /// Body over `server.max_body_bytes`.
     #[error("request body exceeds the limit of {0} bytes")]
     BodyTooLarge(usize),
+    /// The body passes a JSON budget limit (`crate::budget`); the message names it.
+    #[error("request body refused: {0}")]
+    Budget(crate::budget::BudgetError),
+    /// Too many large bodies are being buffered at once; the message names the limit.
+    #[error("too many large request bodies at once (limit {0}), retry later")]
+    BodiesBusy(usize),
+    /// The request head breaks the protocol rules (`crate::protocol`).
+    #[error("{0}")]
+    Protocol(crate::protocol::ProtocolError),
     /// The body could not be read from the client.
     #[error("cannot read request body: {0}")]
     BodyRead(String),
@@ -79,6 +88,14 @@ pub enum ShimError {
     /// `X-Bkapi-Authorization` is present but not a JSON object.
     #[error("request header X-Bkapi-Authorization is not a valid JSON object")]
     BadAuthHeader,
+    /// Presented credentials break the limits or `X-Bkapi-Authorization` is not strict.
+    #[error("{0}")]
+    Credential(crate::translate::credentials::CredentialError),
+    /// `auth.system_api` needs a valid user name for `X-Bk-Username`.
+    #[error(
+        "user authentication failed: a valid bk_username is required (1 to 64 printable characters)"
+    )]
+    UserRequired,
     /// `auth.jwt.required` and the JWT is missing or invalid.
     #[error("{0}")]
     Jwt(crate::jwt::JwtError),
@@ -93,6 +110,12 @@ pub enum ShimError {
     /// App code not in `auth.allowed_apps`.
     #[error("APP [{0}] is not allowed to call this shim")]
     AppNotAllowed(String),
+    /// `callback_url` names a port not allowed by `auth.callback_ports` (default 80/443), or
+    /// is not an absolute http(s) URL (port 0).
+    #[error(
+        "Parameters error: [callback_url] must be an http(s) URL on an allowed port (80, 443 or auth.callback_ports), got port {0}"
+    )]
+    CallbackPortNotAllowed(u16),
     /// `callback_url` host not in `auth.callback_hosts`.
     #[error("Parameters error: [callback_url] host {0:?} is not in the allowed callback hosts")]
     CallbackNotAllowed(String),
@@ -132,6 +155,13 @@ pub enum ShimError {
     /// `server.max_in_flight` requests are already being processed (load shed).
     #[error("Access frequency limit: the shim is busy, try again shortly")]
     Busy,
+    /// The shim stopped (SIGTERM) while the call was in flight, after the grace period:
+    /// it may or may not have reached JOB.
+    #[error(
+        "request third-party system JOB error: the shim shut down before this call completed; \
+         its outcome is unknown (it may have reached JOB): check before retrying"
+    )]
+    OutcomeUnknown,
     /// A bug in the shim (a panic or an unexpected error); details are logged only.
     #[error("internal error of the shim")]
     Internal,
@@ -165,9 +195,17 @@ impl ShimError {
             ),
             ShimError::BodyTooLarge(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
             ShimError::BodyRead(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
+            ShimError::Protocol(e) => (codes::ARGUMENT_ERROR, e.status(), "rejected"),
+            ShimError::Budget(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
+            ShimError::BodiesBusy(_) => (codes::ARGUMENT_ERROR, S::SERVICE_UNAVAILABLE, "rejected"),
             ShimError::Translate(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
             ShimError::CallbackNotAllowed(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
+            ShimError::CallbackPortNotAllowed(_) => {
+                (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected")
+            }
             ShimError::BadAuthHeader => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
+            ShimError::Credential(_) => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
+            ShimError::UserRequired => (codes::COMMON_ERROR, S::UNAUTHORIZED, "denied"),
             ShimError::Jwt(_) => (codes::COMMON_ERROR, S::UNAUTHORIZED, "denied"),
             ShimError::MissingAppCode => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
             ShimError::InvalidAppCode => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
@@ -216,6 +254,11 @@ impl ShimError {
                 "upstream_error",
             ),
             ShimError::Busy => (codes::RATE_LIMITED, S::SERVICE_UNAVAILABLE, "rate_limited"),
+            ShimError::OutcomeUnknown => (
+                codes::THIRD_PARTY_ERROR,
+                S::SERVICE_UNAVAILABLE,
+                "upstream_error",
+            ),
             ShimError::Internal => (
                 codes::COMMON_ERROR,
                 S::INTERNAL_SERVER_ERROR,
@@ -243,9 +286,10 @@ impl ShimError {
     /// The reply for this error under `mode`.
     pub fn reply(&self, mode: ErrorStatus) -> ErrorReply {
         let (code, real_status, outcome) = self.parts();
-        let status = match mode {
-            ErrorStatus::Esb => StatusCode::OK,
-            ErrorStatus::Gateway => real_status,
+        let status = match (mode, self) {
+            // A broken request gets a broken-request status in every mode.
+            (_, ShimError::Protocol(_)) | (ErrorStatus::Gateway, _) => real_status,
+            (ErrorStatus::Esb, _) => StatusCode::OK,
         };
         let retry_after = match (self, mode) {
             (ShimError::RateLimited { retry_after, .. }, ErrorStatus::Gateway) => {

@@ -16,8 +16,11 @@
 //!   anything else (`HS*`, `none`, …) is rejected before any key is used.
 //! * `exp` is required and checked; `nbf` is checked when present; both with
 //!   `auth.jwt.leeway` (default 60 s) of clock skew.
-//! * `iss` must be present and equal when `auth.jwt.issuer` is set (BlueKing default
-//!   `"APIGW"`); it is not checked otherwise.
+//! * `iss` must be present, a JSON **string**, and equal when `auth.jwt.issuer` is set
+//!   (BlueKing default `"APIGW"`); it is not checked otherwise. An array `iss` is refused.
+//! * `aud` must be a JSON string equal to one of `auth.jwt.audience` when that list is not
+//!   empty (an array `aud` is refused); it is not checked otherwise. Both are compared as
+//!   exact strings, by the shim, not by the JWT library (which accepts arrays).
 //! * Claims (APIGW and legacy ESB spellings):
 //!   `app {app_code | bk_app_code, verified}` and `user {username | bk_username, verified}`.
 //!   `app.verified` must be `true`; the app code is `app.app_code`, else `app.bk_app_code`
@@ -34,7 +37,11 @@
 //! * the JWT's app code **replaces** the app code the caller claims (body, query, header or
 //!   cookie) for the allow-list, rate limiting and metrics;
 //! * the JWT's username, when present, **replaces** the caller's `bk_username` (the
-//!   upstream user, and `X-Bk-Username` with `auth.system_api = true`).
+//!   upstream user, and `X-Bk-Username` with `auth.system_api = true`);
+//! * a JWT without a user never lets the request choose one: with
+//!   `auth.jwt.no_user = "reject"` (default) the request is refused (`1306000`), with
+//!   `"app"` the JWT's app code is used as the user (the operator); the caller's
+//!   `bk_username`, `bk_token` and `access_token` are dropped in both cases.
 //!
 //! The verifier is built once per configuration ([`JwtVerifier::from_config`]): the key is
 //! read and parsed once. No error message or log line carries the token or the key.
@@ -96,6 +103,10 @@ pub struct JwtConfig {
     pub public_key_file: Option<PathBuf>,
     /// Required `iss` claim (BlueKing's default is `"APIGW"`); unset = not checked.
     pub issuer: Option<String>,
+    /// Accepted `aud` values; empty (default) = not checked.
+    pub audience: Vec<String>,
+    /// What a token without a user means (see the module docs). Default `reject`.
+    pub no_user: NoUserPolicy,
     /// Accepted `alg` values. Default `["RS512", "RS256"]`.
     pub algorithms: Vec<JwtAlgorithm>,
     /// Clock-skew allowance for `exp` and `nbf`, as a humantime string. Default `60s`.
@@ -109,10 +120,23 @@ impl Default for JwtConfig {
             required: false,
             public_key_file: None,
             issuer: None,
+            audience: Vec::new(),
+            no_user: NoUserPolicy::Reject,
             algorithms: vec![JwtAlgorithm::RS512, JwtAlgorithm::RS256],
             leeway: Duration::from_secs(60),
         }
     }
+}
+
+/// `auth.jwt.no_user`: what a valid JWT without a user means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoUserPolicy {
+    /// Refuse the request (`1306000`).
+    #[default]
+    Reject,
+    /// Use the JWT's app code as the user (the operator of the job).
+    App,
 }
 
 /// Why a request's JWT was not accepted. Messages never contain the token or the key.
@@ -136,6 +160,12 @@ pub enum JwtError {
     /// `iss` is missing or not the configured issuer.
     #[error("JWT issuer is missing or not accepted")]
     WrongIssuer,
+    /// `aud` is missing, not a string, or not one of `auth.jwt.audience`.
+    #[error("JWT audience is missing or not accepted")]
+    WrongAudience,
+    /// The token names no user and `auth.jwt.no_user = "reject"`.
+    #[error("JWT carries no user and this shim requires one")]
+    NoUser,
     /// `app.verified` is not `true`.
     #[error("JWT app is not verified")]
     AppNotVerified,
@@ -154,6 +184,8 @@ impl JwtError {
             JwtError::Expired => "expired",
             JwtError::NotYetValid => "not_yet_valid",
             JwtError::WrongIssuer => "wrong_issuer",
+            JwtError::WrongAudience => "wrong_audience",
+            JwtError::NoUser => "no_user",
             JwtError::AppNotVerified => "app_not_verified",
             JwtError::NoAppCode => "no_app_code",
         }
@@ -176,13 +208,16 @@ pub struct JwtIdentity {
 pub struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
+    issuer: Option<String>,
+    audience: Vec<String>,
 }
 
 impl fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtVerifier")
             .field("algorithms", &self.validation.algorithms)
-            .field("issuer", &self.validation.iss)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
             .field("leeway", &self.validation.leeway)
             .finish_non_exhaustive()
     }
@@ -209,13 +244,14 @@ impl JwtVerifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = false;
-        let mut required = vec!["exp"];
-        if let Some(iss) = &cfg.issuer {
-            validation.set_issuer(&[iss]);
-            required.push("iss");
-        }
-        validation.set_required_spec_claims(&required);
-        Ok(Some(JwtVerifier { key, validation }))
+        // `iss` and `aud` are checked by `registered_claims`, as strings only.
+        validation.set_required_spec_claims(&["exp"]);
+        Ok(Some(JwtVerifier {
+            key,
+            validation,
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+        }))
     }
 
     /// Verifies the request's JWT and returns the identity it carries.
@@ -231,7 +267,26 @@ impl JwtVerifier {
         }
         let data = jsonwebtoken::decode::<Value>(token, &self.key, &self.validation)
             .map_err(|e| map_error(e.kind()))?;
+        self.registered_claims(&data.claims)?;
         identity_from_claims(&data.claims)
+    }
+}
+
+impl JwtVerifier {
+    /// `iss` and `aud`, compared as exact JSON strings (arrays are refused).
+    fn registered_claims(&self, claims: &Value) -> Result<(), JwtError> {
+        if let Some(iss) = &self.issuer {
+            if claims.get("iss").and_then(Value::as_str) != Some(iss.as_str()) {
+                return Err(JwtError::WrongIssuer);
+            }
+        }
+        if !self.audience.is_empty() {
+            let aud = claims.get("aud").and_then(Value::as_str);
+            if !aud.is_some_and(|a| self.audience.iter().any(|x| x == a)) {
+                return Err(JwtError::WrongAudience);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -261,6 +316,9 @@ fn settings_problems(cfg: &JwtConfig) -> Vec<String> {
     }
     if cfg.issuer.as_deref().is_some_and(|i| i.trim().is_empty()) {
         p.push("auth.jwt.issuer must not be empty (omit it to skip the check)".to_owned());
+    }
+    if cfg.audience.iter().any(|a| a.trim().is_empty()) {
+        p.push("auth.jwt.audience must not contain an empty string".to_owned());
     }
     p
 }
@@ -600,6 +658,8 @@ leeway = "2m""#,
             JwtError::Expired,
             JwtError::NotYetValid,
             JwtError::WrongIssuer,
+            JwtError::WrongAudience,
+            JwtError::NoUser,
             JwtError::AppNotVerified,
             JwtError::NoAppCode,
         ];

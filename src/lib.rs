@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod jobcache;
 pub mod jwt;
 pub mod layer;
 pub mod metrics;
+pub mod protocol;
 pub mod ratelimit;
 pub mod redis_conn;
 pub mod route;

@@ -51,6 +51,9 @@ impl Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
 
+/// Time given to connections to write the answers of a cut-off (after the grace).
+pub const CUTOFF_FLUSH: Duration = Duration::from_secs(2);
+
 /// Serve `service` on `listener` until `shutdown` resolves, then drain for at most
 /// `limits.grace`. Returns whether every connection finished in time.
 pub async fn serve<S, B>(
@@ -66,7 +69,7 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    serve_tls(listener, service, limits, shutdown, None).await
+    serve_with(listener, service, limits, shutdown, None, None).await
 }
 
 /// [`serve`], over TLS when `tls` is set: each connection's handshake runs in its own task
@@ -78,6 +81,28 @@ pub async fn serve_tls<S, B>(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
     tls: Option<TlsAcceptor>,
+) -> bool
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_with(listener, service, limits, shutdown, tls, None).await
+}
+
+/// [`serve_tls`]; when the grace ends with requests in flight, `cutoff` is turned `true`
+/// (the stack then answers them at once, `crate::layer::cutoff`) and the connections get
+/// [`CUTOFF_FLUSH`] more to write those answers. Returns whether every connection
+/// finished within the grace (a cut-off drain is not complete).
+pub async fn serve_with<S, B>(
+    listener: TcpListener,
+    service: S,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+    tls: Option<TlsAcceptor>,
+    cutoff: Option<Arc<tokio::sync::watch::Sender<bool>>>,
 ) -> bool
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
@@ -157,11 +182,20 @@ where
         });
     }
     drop(listener);
+    let drained = graceful.shutdown();
+    let mut drained = std::pin::pin!(drained);
     tokio::select! {
-        () = graceful.shutdown() => true,
-        () = tokio::time::sleep(limits.grace) => {
-            tracing::warn!(grace = ?limits.grace, "grace period over: closing connections with requests in flight");
-            false
-        }
+        () = &mut drained => return true,
+        () = tokio::time::sleep(limits.grace) => {}
     }
+    let Some(cutoff) = cutoff else {
+        tracing::warn!(grace = ?limits.grace, "grace period over: closing connections with requests in flight");
+        return false;
+    };
+    tracing::warn!(grace = ?limits.grace, "grace period over: answering requests in flight as of unknown outcome");
+    cutoff.send_replace(true);
+    if tokio::time::timeout(CUTOFF_FLUSH, drained).await.is_err() {
+        tracing::warn!("connections still open after the cut-off answers: closing them");
+    }
+    false
 }

@@ -14,6 +14,8 @@
 //! Metrics               in-flight gauge, requests and durations — shed and late
 //!                       requests included
 //! (rescue)              tower's errors below (Overloaded, Elapsed) → Failure responses
+//! Cutoff                the shutdown grace is over: in-flight requests are answered
+//!                       1306201 "outcome unknown" instead of an empty reply
 //! LoadShed              over server.max_in_flight: answered at once 1306429 "busy"
 //! ConcurrencyLimit      (HTTP 503 + Retry-After in gateway mode), never queued
 //! Timeout               server.request_timeout over everything below, every upstream
@@ -37,6 +39,7 @@ use crate::auth::AppIdentity;
 use crate::config::Settings;
 use crate::jobcache::JobCache;
 use crate::jwt::JwtVerifier;
+use crate::layer::cutoff::CutoffLayer;
 use crate::layer::envelope::{self, EnvelopeLayer, PanicReply};
 use crate::layer::identify::IdentifyLayer;
 use crate::layer::inject_auth::InjectAuthLayer;
@@ -76,6 +79,9 @@ pub struct Base {
     pub metrics: Arc<Metrics>,
     /// Jobs started through the shim.
     pub jobs: Arc<JobCache>,
+    /// Turned `true` when the shutdown grace ends: requests still in flight are answered
+    /// at once (`crate::layer::cutoff`).
+    pub cutoff: Arc<tokio::sync::watch::Sender<bool>>,
     /// The emulator behind `upstream.url = "stub"`.
     #[cfg(feature = "stub")]
     pub stub: upstream::stub::Stub,
@@ -88,6 +94,7 @@ impl Base {
         Base {
             metrics: Arc::new(Metrics::new(env!("CARGO_PKG_VERSION"))),
             // Shared through Redis once a runtime hands it the limiter's connection.
+            cutoff: Arc::new(tokio::sync::watch::Sender::new(false)),
             jobs: Arc::new(JobCache::new(
                 c.legacy.job_cache_capacity,
                 c.legacy.job_cache_ttl,
@@ -234,30 +241,43 @@ where
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(MetricsLayer::new(base.metrics.clone(), mode))
         .map_result(envelope::rescue(deadline))
+        .layer(CutoffLayer::new(base.cutoff.subscribe()))
         .load_shed()
         .concurrency_limit(c.server.max_in_flight)
         .timeout(deadline)
         .layer(JwtLayer::new(rt.jwt.clone()))
-        .layer(LegacyBodyLayer::new(
-            c.server.max_body_bytes,
-            c.server.body_read_timeout,
-            base.metrics.clone(),
-        ))
-        .layer(IdentifyLayer::new(
-            &c.auth.allowed_apps,
-            rt.settings.app_labels.clone(),
-        ))
+        .layer(
+            LegacyBodyLayer::new(
+                c.server.max_body_bytes,
+                c.server.body_read_timeout,
+                base.metrics.clone(),
+            )
+            .with_budget(
+                crate::budget::Budget {
+                    max_array_len: c.server.max_hosts,
+                    ..crate::budget::Budget::default()
+                },
+                c.server.max_large_bodies,
+            ),
+        )
+        .layer(
+            IdentifyLayer::new(&c.auth.allowed_apps, rt.settings.app_labels.clone())
+                .with_no_user(c.auth.jwt.no_user),
+        )
         .layer(RateLimitLayer::new(
             rt.limiter.clone(),
             base.metrics.clone(),
         ))
-        .layer(TranslateLayer::new(
-            Options {
-                steps: c.legacy.steps,
-            },
-            &c.auth.callback_hosts,
-            base.metrics.clone(),
-        ))
+        .layer(
+            TranslateLayer::new(
+                Options {
+                    steps: c.legacy.steps,
+                },
+                &c.auth.callback_hosts,
+                base.metrics.clone(),
+            )
+            .with_callback_ports(&c.auth.callback_ports),
+        )
         .layer(InjectAuthLayer::new(c.auth.clone(), rt.app.clone()))
         .service(routes);
     BoxCloneSyncService::new(svc)

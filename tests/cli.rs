@@ -82,6 +82,8 @@ fn example_config_parses_and_sets_every_key() {
         "required",
         "public_key_file",
         "issuer",
+        "audience",
+        "no_user",
         "algorithms",
         "leeway",
         "backend",

@@ -319,6 +319,45 @@ fn issuer_checked_when_configured() {
 }
 
 #[test]
+fn issuer_as_an_array_is_refused() {
+    let mut cfg = config();
+    cfg.issuer = Some("APIGW".into());
+    let v = verifier(&cfg);
+    let mut c = apigw_claims();
+    c["iss"] = json!(["APIGW"]);
+    assert_eq!(check(&v, &sign(&c)), Err(JwtError::WrongIssuer));
+    c["iss"] = json!(["other", "APIGW"]);
+    assert_eq!(check(&v, &sign(&c)), Err(JwtError::WrongIssuer));
+    c["iss"] = json!({"APIGW": true});
+    assert_eq!(check(&v, &sign(&c)), Err(JwtError::WrongIssuer));
+}
+
+#[test]
+fn audience_checked_as_a_string_when_configured() {
+    let mut cfg = config();
+    cfg.audience = vec!["bk-job-shim".into(), "shim-b".into()];
+    let v = verifier(&cfg);
+    let mut c = apigw_claims();
+    assert_eq!(check(&v, &sign(&c)), Err(JwtError::WrongAudience), "no aud");
+    c["aud"] = json!("bk-job-shim");
+    assert_eq!(check(&v, &sign(&c)), Ok(alice()));
+    c["aud"] = json!("shim-b");
+    assert_eq!(check(&v, &sign(&c)), Ok(alice()));
+    c["aud"] = json!("other");
+    assert_eq!(check(&v, &sign(&c)), Err(JwtError::WrongAudience));
+    c["aud"] = json!(["bk-job-shim"]);
+    assert_eq!(check(&v, &sign(&c)), Err(JwtError::WrongAudience));
+    // Not configured: aud is not looked at.
+    assert!(check(&verifier(&config()), &sign(&c)).is_ok());
+    let parsed: JwtConfig = toml::from_str(
+        "required = true\npublic_key_file = \"k.pem\"\naudience = [\"a\"]\nno_user = \"app\"",
+    )
+    .unwrap();
+    assert_eq!(parsed.audience, ["a"]);
+    assert_eq!(parsed.no_user, bk_job_shim::jwt::NoUserPolicy::App);
+}
+
+#[test]
 fn missing_header() {
     let v = verifier(&config());
     assert_eq!(v.verify(&HeaderMap::new()), Err(JwtError::Missing));

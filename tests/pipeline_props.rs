@@ -100,6 +100,7 @@ proptest! {
             *req.method_mut() = if get { http::Method::GET } else { http::Method::POST };
             *req.uri_mut() = format!("{path}?{query}").parse().unwrap();
             req.headers_mut().insert("content-type", "application/json".parse().unwrap());
+            req.headers_mut().insert("host", "shim".parse().unwrap());
             if let Some(h) = auth_header {
                 if let Ok(v) = h.parse() {
                     req.headers_mut().insert("x-bkapi-authorization", v);

@@ -1,4 +1,5 @@
-//! The real binary under real signals: SIGTERM drains in-flight requests and exits 0;
+//! The real binary under real signals: SIGTERM drains in-flight requests and exits 0,
+//! or, when the grace ends first, answers them "outcome unknown" and exits 75;
 //! SIGHUP reloads the configuration; logs never contain secrets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -91,6 +92,59 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     ids.dedup();
     assert_eq!(ids.len(), IN_FLIGHT);
     assert_eq!(mock.requests().len(), IN_FLIGHT);
+}
+
+#[tokio::test]
+async fn sigterm_past_the_grace_answers_outcome_unknown_and_exits_75() {
+    const IN_FLIGHT: usize = 3;
+    let mock = MockUpstream::start(Behavior::Delay(
+        Duration::from_secs(60),
+        Box::new(Behavior::ok(json!({"job_instance_id": 1}))),
+    ))
+    .await;
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n\
+         [upstream]\nurl = \"{}\"\ntimeout = \"30s\"\n",
+        mock.url()
+    );
+    let cfg = temp_file("shim-cut.toml", &text);
+    let mut p = ShimProcess::start(&cfg, &[]).await;
+    let addr = p.addr;
+    let mut in_flight = Vec::new();
+    for _ in 0..IN_FLIGHT {
+        in_flight.push(tokio::spawn(async move {
+            send(
+                addr,
+                "POST",
+                "/api/c/compapi/v2/job/execute_job/",
+                &json!({"bk_app_code": "a", "bk_app_secret": "s", "bk_token": "t", "bk_biz_id": 1, "bk_job_id": 1})
+                    .to_string(),
+                &[],
+            )
+            .await
+        }));
+    }
+    for _ in 0..200 {
+        if mock.requests().len() == IN_FLIGHT {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(mock.requests().len(), IN_FLIGHT);
+    p.signal("TERM");
+    for t in in_flight {
+        let a = t.await.unwrap();
+        assert_eq!(a.body["result"], false, "{:?}", a.raw);
+        assert_eq!(a.code(), 1306201, "{:?}", a.body);
+        let msg = a.body["message"].as_str().unwrap();
+        assert!(msg.contains("outcome is unknown"), "{msg}");
+    }
+    let exit = tokio::time::timeout(Duration::from_secs(15), p.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.code(), Some(75), "an incomplete drain: {exit:?}");
+    assert_eq!(mock.requests().len(), IN_FLIGHT, "nothing retried");
 }
 
 #[tokio::test]

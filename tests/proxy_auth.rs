@@ -125,25 +125,88 @@ async fn app_mode_with_jwt_uses_the_verified_identity() {
 }
 
 #[tokio::test]
-async fn incoming_authorization_header_is_forwarded_verbatim() {
+async fn incoming_authorization_header_is_parsed_strictly_and_re_serialized() {
     let mock = MockUpstream::start(started()).await;
     let shim = start_shim(test_config(&mock.url())).await;
-    let header = r#"{"bk_app_code":"a","jwt":"eyJ.x.y","bk_signature":"sig"}"#;
+    let body = json!({"bk_biz_id": 1, "bk_job_id": 1}).to_string();
+    let header = r#"{ "app_code":"a", "jwt":"eyJ.x.y", "bk_token": "" }"#;
     let a = send(
         shim.addr,
         "POST",
         EXECUTE,
-        &json!({"bk_biz_id": 1, "bk_job_id": 1}).to_string(),
+        &body,
         &[("X-Bkapi-Authorization", header)],
     )
     .await;
     assert_eq!(a.code(), 0);
+    // Re-serialized: canonical keys, no white space, empty values dropped.
     assert_eq!(
         mock.requests()[0]
             .header("x-bkapi-authorization")
             .as_deref(),
-        Some(header)
+        Some(r#"{"bk_app_code":"a","jwt":"eyJ.x.y"}"#)
     );
+    // Duplicate keys (the gateway and the shim could read different ones), unknown keys
+    // and oversized values are refused with 1306000 and never forwarded.
+    for (bad, word) in [
+        (
+            r#"{"bk_app_code":"a","bk_app_code":"b"}"#,
+            "duplicate key [bk_app_code]",
+        ),
+        (
+            r#"{"bk_app_code":"a","app_code":"b"}"#,
+            "duplicate key [bk_app_code]",
+        ),
+        (
+            r#"{"bk_app_code":"a","bk_signature":"sig"}"#,
+            "unknown key [bk_signature]",
+        ),
+        (
+            r#"{"bk_app_code":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#,
+            "longer than 32",
+        ),
+    ] {
+        let r = send(
+            shim.addr,
+            "POST",
+            EXECUTE,
+            &body,
+            &[("X-Bkapi-Authorization", bad)],
+        )
+        .await;
+        assert_eq!(r.code(), 1306000, "{bad}");
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(word),
+            "{bad}: {}",
+            r.body["message"].as_str().unwrap_or_default()
+        );
+    }
+    assert_eq!(mock.requests().len(), 1);
+    shim.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_credentials_in_the_body_are_refused_not_forwarded() {
+    let mock = MockUpstream::start(started()).await;
+    let shim = start_shim(test_config(&mock.url())).await;
+    let body = json!({
+        "bk_app_code": "a", "bk_app_secret": "s", "bk_username": "u".repeat(100_000),
+        "bk_biz_id": 1, "bk_job_id": 1
+    });
+    let r = send(shim.addr, "POST", EXECUTE, &body.to_string(), &[]).await;
+    assert_eq!(r.code(), 1306000);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("[bk_username]"),
+        "{}",
+        r.body["message"].as_str().unwrap_or_default()
+    );
+    assert!(mock.requests().is_empty());
     shim.shutdown().await;
 }
 

@@ -1,4 +1,4 @@
-//! Local (governor GCRA) backend of the per-app rate limiter, on tokio's paused clock.
+//! Local (fixed window) backend of the per-app rate limiter, on tokio's paused clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/rates.rs"]
@@ -66,16 +66,75 @@ async fn admits_a_burst_of_tokens_then_rejects() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn refills_smoothly_and_fully_after_the_period() {
+async fn refills_only_when_the_window_ends() {
     let l = limiter(&[("__default", &[(1, 5)])]).await;
     assert_eq!(admitted(&l, "app", 10).await, 5);
-    // GCRA: one token every period / tokens = 200 ms.
+    // No smooth refill: nothing until the window opened at t=0 ends at t=1 s.
     advance(Duration::from_millis(200)).await;
-    assert_eq!(admitted(&l, "app", 10).await, 1);
-    advance(Duration::from_secs(1)).await;
+    assert_eq!(admitted(&l, "app", 10).await, 0);
+    advance(Duration::from_millis(800)).await;
     assert_eq!(admitted(&l, "app", 10).await, 5);
     advance(Duration::from_secs(60)).await;
     assert_eq!(admitted(&l, "app", 10).await, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_minute_window_never_admits_more_than_its_tokens() {
+    // The old GCRA admitted 1,199 here (a burst of 600 plus 599 refilled).
+    let l = limiter(&[("__default", &[(60, 600)])]).await;
+    let mut first_minute = 0;
+    for _ in 0..600 {
+        first_minute += admitted(&l, "app", 2).await; // 1,200 asked at 10 per second
+        advance(Duration::from_millis(100)).await;
+    }
+    assert_eq!(first_minute, 600);
+    // t = 60 s: the next window.
+    assert_eq!(admitted(&l, "app", 1_000).await, 600);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_boundary_belongs_to_the_next_window() {
+    let l = limiter(&[("__default", &[(60, 2)])]).await;
+    advance(Duration::from_secs(7)).await; // windows open at the first request, not at 0
+    assert_eq!(admitted(&l, "app", 3).await, 2);
+    advance(Duration::from_millis(59_999)).await;
+    let d = l.check("app").await;
+    assert!(!d.allowed);
+    assert_eq!(
+        (d.remaining, d.reset_secs, d.retry_after_secs),
+        (0, 1, Some(1))
+    );
+    advance(Duration::from_millis(1)).await; // exactly 60 s after the window opened
+    let d = l.check("app").await;
+    assert!(d.allowed, "{d:?}");
+    assert_eq!((d.remaining, d.reset_secs), (1, 60));
+    assert_eq!(admitted(&l, "app", 3).await, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn buckets_split_an_app_by_presented_secret() {
+    use bk_job_shim::ratelimit::LimitKeyer;
+    let l = limiter(&[("__default", &[(60, 100)]), ("real", &[(60, 5)])]).await;
+    let k = LimitKeyer::new(b"test key");
+    let right = k.bucket("real", false, Some("right-secret"));
+    let wrong = |i: u32| k.bucket("real", false, Some(&format!("wrong-{i}")));
+    // Wrong secrets use up their own buckets (with the app's own rates: 5 per minute)...
+    let mut wrong_admitted = 0;
+    for i in 0..50 {
+        for _ in 0..10 {
+            wrong_admitted += usize::from(l.check_bucket("real", &wrong(i % 3)).await.allowed);
+        }
+    }
+    assert_eq!(wrong_admitted, 15);
+    // ... and never the quota of the caller with the right one.
+    for i in 0..5 {
+        let d = l.check_bucket("real", &right).await;
+        assert!(d.allowed, "request {i}");
+        assert_eq!((d.limit, d.remaining), (5, 4 - i));
+    }
+    assert!(!l.check_bucket("real", &right).await.allowed);
+    // A verified identity is charged to the app code itself.
+    assert_eq!(k.bucket("real", true, Some("x")), "real");
 }
 
 #[tokio::test(start_paused = true)]
@@ -128,8 +187,8 @@ async fn every_window_must_admit_and_a_rejection_charges_no_window() {
     let d = l.check("app").await; // now the 60 s window rejects
     assert!(!d.allowed);
     assert_eq!((d.limit, d.remaining), (3, 0));
-    // 60 s / 3 = 20 s per token; the first went at t=0, so the next fits at t=20.
-    assert_eq!(d.retry_after_secs, Some(19));
+    // The 60 s window opened at t=0 and ends at t=60.
+    assert_eq!(d.retry_after_secs, Some(59));
     assert_eq!(d.reset_secs, 59);
 
     // An earlier window rejects: the later one is not charged.
@@ -145,7 +204,7 @@ async fn every_window_must_admit_and_a_rejection_charges_no_window() {
     let d = l.check("app").await; // t=3: the 60 s window is spent
     assert!(!d.allowed);
     assert_eq!(d.limit, 3);
-    assert_eq!(d.retry_after_secs, Some(17));
+    assert_eq!(d.retry_after_secs, Some(57));
 }
 
 #[tokio::test(start_paused = true)]
@@ -155,10 +214,12 @@ async fn app_entries_with_several_windows() {
     advance(Duration::from_secs(1)).await;
     assert_eq!(admitted(&l, "app", 10).await, 2);
     advance(Duration::from_secs(1)).await;
-    // 10 s / 4 = 2.5 s per token: 4 taken at t=0..1, none back by t=2.
+    // The 10 s window has admitted its 4 (t=0..1); nothing until it ends at t=10.
     assert_eq!(admitted(&l, "app", 10).await, 0);
-    advance(Duration::from_millis(600)).await;
-    assert_eq!(admitted(&l, "app", 10).await, 1);
+    advance(Duration::from_millis(7_999)).await;
+    assert_eq!(admitted(&l, "app", 10).await, 0);
+    advance(Duration::from_millis(1)).await;
+    assert_eq!(admitted(&l, "app", 10).await, 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -171,8 +232,8 @@ async fn header_values() {
             allowed: true,
             limit: 6,
             remaining: 5,
-            // Full again once this request's 10 s of the 60 s / 6 refill have passed.
-            reset_secs: 10,
+            // The window this request opened ends in 60 s.
+            reset_secs: 60,
             retry_after_secs: None,
             degraded: false,
             plugin: PLUGIN_LOCAL,
@@ -183,19 +244,19 @@ async fn header_values() {
         [
             ("x-bkapi-ratelimit-limit", "6".to_owned()),
             ("x-bkapi-ratelimit-remaining", "5".to_owned()),
-            ("x-bkapi-ratelimit-reset", "10".to_owned()),
+            ("x-bkapi-ratelimit-reset", "60".to_owned()),
             ("x-bkapi-ratelimit-plugin", "bk-job-shim-local".to_owned()),
         ]
     );
     admitted(&l, "app", 2).await;
     advance(Duration::from_millis(1500)).await;
     let d = l.check("app").await;
-    assert_eq!((d.remaining, d.reset_secs), (2, 39)); // 40 s of refill owed − 1.5 s
+    assert_eq!((d.remaining, d.reset_secs), (2, 59)); // 60 s − 1.5 s, rounded up
     let mut h = http::HeaderMap::new();
     d.insert_headers(&mut h);
     assert_eq!(h["X-Bkapi-RateLimit-Limit"], "6");
     assert_eq!(h["X-Bkapi-RateLimit-Remaining"], "2");
-    assert_eq!(h["X-Bkapi-RateLimit-Reset"], "39");
+    assert_eq!(h["X-Bkapi-RateLimit-Reset"], "59");
     assert_eq!(h["X-Bkapi-RateLimit-Plugin"], "bk-job-shim-local");
 }
 

@@ -52,6 +52,7 @@ fn post(path: &str, body: &Value) -> Request<Full<Bytes>> {
     *r.uri_mut() = path.parse().unwrap();
     r.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
+    r.headers_mut().insert("host", "shim".parse().unwrap());
     r
 }
 

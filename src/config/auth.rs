@@ -33,6 +33,8 @@ pub struct AuthConfig {
     pub system_api: bool,
     /// Hosts allowed in `callback_url`; empty = any.
     pub callback_hosts: Vec<String>,
+    /// Ports allowed in `callback_url`; empty = 80 and 443 only.
+    pub callback_ports: Vec<u16>,
     /// `[auth.jwt]`: inbound JWT verification.
     pub jwt: crate::jwt::JwtConfig,
 }
@@ -47,6 +49,7 @@ impl Default for AuthConfig {
             app_secret_file: None,
             system_api: false,
             callback_hosts: Vec::new(),
+            callback_ports: Vec::new(),
             jwt: crate::jwt::JwtConfig::default(),
         }
     }

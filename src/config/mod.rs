@@ -178,6 +178,29 @@ impl Config {
         self.log.validate(&mut p);
         p
     }
+
+    /// Settings that work but weaken a guarantee: `check-config` prints them, `serve`
+    /// logs them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        let (grace, timeout) = (self.server.shutdown_grace, self.upstream.timeout);
+        if grace < timeout {
+            w.push(format!(
+                "server.shutdown_grace ({}) is shorter than upstream.timeout ({}): on SIGTERM a \
+                 call still waiting for JOB when the grace ends is answered \"outcome unknown\"",
+                humantime::format_duration(grace),
+                humantime::format_duration(timeout)
+            ));
+        }
+        if self.upstream.pool_idle_timeout >= std::time::Duration::from_secs(60) {
+            w.push(format!(
+                "upstream.pool_idle_timeout ({}) is not below 60 s, the keep-alive timeout of \
+                 common gateways: a pooled connection may be closed by the gateway as it is reused",
+                humantime::format_duration(self.upstream.pool_idle_timeout)
+            ));
+        }
+        w
+    }
 }
 
 #[cfg(test)]
@@ -190,6 +213,23 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn a_grace_shorter_than_the_upstream_timeout_is_warned_about() {
+        let mut c = Config::default();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        assert!(c.server.shutdown_grace >= c.upstream.timeout);
+        assert!(c.upstream.pool_idle_timeout < Duration::from_secs(60));
+        c.server.shutdown_grace = Duration::from_secs(10);
+        c.upstream.pool_idle_timeout = Duration::from_secs(90);
+        let w = c.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("server.shutdown_grace (10s)"), "{w:?}");
+        assert!(
+            w[1].contains("upstream.pool_idle_timeout (1m 30s)"),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ pub struct ServerConfig {
     pub admin_listen: SocketAddr,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// How long in-flight requests may run after SIGTERM/SIGINT.
+    /// How long in-flight requests may run after SIGTERM/SIGINT (default 35 s: above the
+    /// default `upstream.timeout`). Requests still in flight then are answered `1306201`
+    /// "outcome unknown" and the exit status is 75.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
     /// Time allowed to read request headers.
@@ -32,6 +34,12 @@ pub struct ServerConfig {
     /// Requests processed at once; a request beyond this is answered at once with
     /// `1306429` ("the shim is busy") instead of waiting in a queue.
     pub max_in_flight: usize,
+    /// Most elements of one JSON array (hosts of a host list) in a request body; more is
+    /// refused (`1306406`) before a tree is built.
+    pub max_hosts: usize,
+    /// Request bodies over 1 MiB buffered and parsed at once; one more is refused at once
+    /// (`1306406`, HTTP 503) instead of growing memory.
+    pub max_large_bodies: usize,
     /// Runtime worker threads; 0 = one per CPU. A sidecar sharing a Pod's CPUs often does
     /// best with 1 (no cross-thread wake-ups).
     pub worker_threads: usize,
@@ -45,12 +53,14 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             max_body_bytes: 10 * 1024 * 1024,
-            shutdown_grace: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(35),
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(120),
             max_connections: 10_000,
             max_in_flight: 10_000,
+            max_hosts: 10_000,
+            max_large_bodies: 4,
             worker_threads: 0,
             tls: crate::tls::ServerTls::default(),
         }
@@ -74,6 +84,9 @@ impl ServerConfig {
         }
         if self.request_timeout.is_zero() {
             p.push("server.request_timeout must be > 0".to_owned());
+        }
+        if self.max_hosts == 0 || self.max_large_bodies == 0 {
+            p.push("server.max_hosts and server.max_large_bodies must be > 0".to_owned());
         }
         if self.max_body_bytes == 0 {
             p.push("server.max_body_bytes must be > 0".to_owned());

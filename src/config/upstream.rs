@@ -11,13 +11,15 @@ use std::time::Duration;
 pub struct UpstreamConfig {
     /// Gateway stage base (`http://bkapi.example.com/api/bk-job/prod`) or `stub`.
     pub url: String,
-    /// Whole upstream exchange.
+    /// Whole upstream exchange (default 30 s, within the default shutdown grace).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// TCP connect.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// Idle pooled connections are closed after this.
+    /// Idle pooled connections are closed after this: below the gateway's keep-alive
+    /// timeout (APISIX and nginx: 60 s or more), so the shim never reuses a connection
+    /// the gateway is closing.
     #[serde(with = "humantime_serde")]
     pub pool_idle_timeout: Duration,
     /// Idle pooled connections kept per host.
@@ -37,9 +39,9 @@ impl Default for UpstreamConfig {
     fn default() -> Self {
         Self {
             url: "stub".into(),
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(3),
-            pool_idle_timeout: Duration::from_secs(90),
+            pool_idle_timeout: Duration::from_secs(30),
             pool_max_idle_per_host: 64,
             headers: BTreeMap::new(),
             proxy: None,

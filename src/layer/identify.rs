@@ -12,6 +12,7 @@ use super::legacy_body::LegacyCall;
 use super::{AppLabel, BoxFuture, Resp, refuse, take};
 use crate::auth::{self, Caller};
 use crate::error::ShimError;
+use crate::jwt::NoUserPolicy;
 use crate::metrics::app_label;
 use http::Request;
 use std::borrow::Cow;
@@ -25,6 +26,7 @@ use tower::{Layer, Service};
 pub struct IdentifyLayer {
     allowed: Arc<BTreeSet<String>>,
     labels: Arc<BTreeSet<String>>,
+    no_user: NoUserPolicy,
 }
 
 impl IdentifyLayer {
@@ -34,7 +36,14 @@ impl IdentifyLayer {
         Self {
             allowed: Arc::new(allowed.iter().cloned().collect()),
             labels: Arc::new(labels),
+            no_user: NoUserPolicy::default(),
         }
+    }
+
+    /// What a verified JWT without a user means (`auth.jwt.no_user`).
+    pub fn with_no_user(mut self, no_user: NoUserPolicy) -> Self {
+        self.no_user = no_user;
+        self
     }
 }
 
@@ -107,7 +116,10 @@ impl IdentifyLayer {
         if let Some(Verified(id)) = verified {
             // The verified identity replaces what the caller claims (allow-list, limiter,
             // metrics, and what the gateway is told).
-            caller.set_verified(id.app_code, id.username);
+            // A token without a user never lets the request choose one.
+            if let Err(e) = caller.set_verified_identity(&id, self.no_user) {
+                return (Err(e), Cow::Borrowed("none"));
+            }
         }
         let app = caller.credentials.app_code.clone();
         if let Some(a) = &app {

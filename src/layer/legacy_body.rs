@@ -8,8 +8,15 @@
 //!   connection is closed: the rest of the body was not read); a body that does not
 //!   arrive within `server.body_read_timeout` answers `1306406`.
 //! * A GET without a body takes its parameters from the query string.
+//! * Before anything is read, the head is checked (`crate::protocol`: `CONNECT`, exactly
+//!   one `Host`, plain `chunked` only).
+//! * Before the body becomes a tree, its bytes pass the JSON budget (`crate::budget`:
+//!   depth, `server.max_hosts` elements per array, string length, value count); at most
+//!   `server.max_large_bodies` bodies over 1 MiB are buffered at once, one more is refused
+//!   at once. Both answer `1306406` naming the limit.
 
 use super::{BoxFuture, Resp, refuse, take};
+use crate::budget::Budget;
 use crate::error::ShimError;
 use crate::metrics::Metrics;
 use crate::translate::{self, Route};
@@ -20,6 +27,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
 /// The parsed legacy call (the request body after this layer).
@@ -40,7 +48,13 @@ pub struct LegacyBodyLayer {
     max_bytes: usize,
     read_timeout: Duration,
     metrics: Arc<Metrics>,
+    budget: Budget,
+    large: Arc<Semaphore>,
+    max_large: usize,
 }
+
+/// A body larger than this counts against `server.max_large_bodies`.
+pub const LARGE_BODY_BYTES: u64 = 1024 * 1024;
 
 impl LegacyBodyLayer {
     /// Bodies up to `max_bytes`, arriving within `read_timeout`; parse refusals are
@@ -50,9 +64,22 @@ impl LegacyBodyLayer {
             max_bytes,
             read_timeout,
             metrics,
+            budget: Budget::default(),
+            large: Arc::new(Semaphore::new(DEFAULT_MAX_LARGE)),
+            max_large: DEFAULT_MAX_LARGE,
         }
     }
+
+    /// The JSON budget of a body, and how many large bodies may be buffered at once.
+    pub fn with_budget(mut self, budget: Budget, max_large: usize) -> Self {
+        self.budget = budget;
+        self.max_large = max_large.max(1);
+        self.large = Arc::new(Semaphore::new(self.max_large));
+        self
+    }
 }
+
+const DEFAULT_MAX_LARGE: usize = 4;
 
 impl<S> Layer<S> for LegacyBodyLayer {
     type Service = LegacyBody<S>;
@@ -105,12 +132,24 @@ impl LegacyBodyLayer {
         B::Error: Into<super::BoxError>,
     {
         let (mut parts, body) = req.into_parts();
+        crate::protocol::check_head(&parts.method, parts.version, &parts.headers)
+            .map_err(ShimError::Protocol)?;
         let route = Route::from_path(parts.uri.path())
             .ok_or_else(|| ShimError::NotFound(shorten(parts.uri.path(), 200)))?;
         let is_get = match parts.method {
             http::Method::POST => false,
             http::Method::GET if route.is_query() => true,
             ref m => return Err(ShimError::MethodNotAllowed(m.to_string())),
+        };
+        // A body that may be large holds a permit while it is buffered and parsed.
+        let _permit = match declared_len(&parts.headers) {
+            Some(n) if n <= LARGE_BODY_BYTES => None,
+            _ if is_get && !parts.headers.contains_key(http::header::TRANSFER_ENCODING) => None,
+            _ => Some(
+                Arc::clone(&self.large)
+                    .try_acquire_owned()
+                    .map_err(|_| ShimError::BodiesBusy(self.max_large))?,
+            ),
         };
         let body = tokio::time::timeout(
             self.read_timeout,
@@ -127,6 +166,11 @@ impl LegacyBodyLayer {
         let params = if is_get && body.is_empty() {
             query.clone()
         } else {
+            crate::budget::check(&body, &self.budget).or_else(|e| match e {
+                // Not JSON: the parser below says why.
+                crate::budget::BudgetError::Invalid => Ok(()),
+                e => Err(ShimError::Budget(e)),
+            })?;
             translate::parse_body(&body).map_err(|e| {
                 self.metrics
                     .translation_reject(route.name(), e.reason.as_str());
@@ -162,6 +206,14 @@ where
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ShimError::BodyTooLarge(max)),
         Err(e) => Err(ShimError::BodyRead(e.to_string())),
     }
+}
+
+/// The declared `Content-Length`, if any.
+fn declared_len(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// True when the request declares a JSON body.
@@ -214,6 +266,9 @@ mod tests {
         let mut r = Request::new(Full::new(Bytes::from_static(body.as_bytes())));
         *r.method_mut() = method.parse().unwrap_or_default();
         *r.uri_mut() = path.parse().unwrap_or_default();
+        // HTTP/1.1 needs exactly one Host (`crate::protocol`).
+        r.headers_mut()
+            .insert(http::header::HOST, http::HeaderValue::from_static("shim"));
         r
     }
 

@@ -12,6 +12,7 @@
 //!
 //! [`Route`]: crate::translate::Route
 
+pub mod cutoff;
 pub mod envelope;
 pub mod identify;
 pub mod inject_auth;

@@ -27,6 +27,7 @@ const MAX_SHOWN_WARNINGS: usize = 3;
 pub struct TranslateLayer {
     options: Options,
     callback_hosts: Arc<[String]>,
+    callback_ports: Arc<[u16]>,
     metrics: Arc<Metrics>,
 }
 
@@ -36,8 +37,15 @@ impl TranslateLayer {
         Self {
             options,
             callback_hosts: callback_hosts.into(),
+            callback_ports: Arc::from([]),
             metrics,
         }
+    }
+
+    /// Ports a `callback_url` may name (`auth.callback_ports`; empty = 80 and 443).
+    pub fn with_callback_ports(mut self, ports: &[u16]) -> Self {
+        self.callback_ports = ports.into();
+        self
     }
 }
 
@@ -108,7 +116,7 @@ impl TranslateLayer {
                 .translation_reject(route.name(), e.reason.as_str());
             ShimError::Translate(e)
         })?;
-        check_callback(&request, &self.callback_hosts)?;
+        check_callback(&request, &self.callback_hosts, &self.callback_ports)?;
         if steps_dropped > 0 {
             self.metrics.steps_ignored();
         }
@@ -123,11 +131,8 @@ impl TranslateLayer {
     }
 }
 
-/// Enforce `auth.callback_hosts` on the translated body.
-fn check_callback(req: &UpstreamRequest, hosts: &[String]) -> Result<(), ShimError> {
-    if hosts.is_empty() {
-        return Ok(());
-    }
+/// Enforce `auth.callback_hosts` and `auth.callback_ports` on the translated body.
+fn check_callback(req: &UpstreamRequest, hosts: &[String], ports: &[u16]) -> Result<(), ShimError> {
     let Some(url) = req
         .body
         .as_ref()
@@ -137,11 +142,16 @@ fn check_callback(req: &UpstreamRequest, hosts: &[String]) -> Result<(), ShimErr
     else {
         return Ok(());
     };
-    let host = url
-        .parse::<http::Uri>()
-        .ok()
-        .and_then(|u| u.host().map(str::to_ascii_lowercase))
-        .unwrap_or_default();
+    let uri = url.parse::<http::Uri>().unwrap_or_default();
+    if !crate::protocol::callback_port_allowed(&uri, ports) {
+        return Err(ShimError::CallbackPortNotAllowed(
+            uri.port_u16().unwrap_or_default(),
+        ));
+    }
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    let host = uri.host().map(str::to_ascii_lowercase).unwrap_or_default();
     if hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
         Ok(())
     } else {
@@ -184,10 +194,10 @@ mod tests {
             warnings: vec![],
         };
         let hosts = vec!["cb.example.com".to_owned()];
-        assert!(check_callback(&req("http://cb.example.com/x"), &hosts).is_ok());
-        assert!(check_callback(&req("http://evil.example.com/x"), &hosts).is_err());
-        assert!(check_callback(&req(""), &hosts).is_ok());
-        assert!(check_callback(&req("http://evil/x"), &[]).is_ok());
+        assert!(check_callback(&req("http://cb.example.com/x"), &hosts, &[]).is_ok());
+        assert!(check_callback(&req("http://evil.example.com/x"), &hosts, &[]).is_err());
+        assert!(check_callback(&req(""), &hosts, &[]).is_ok());
+        assert!(check_callback(&req("http://evil/x"), &[], &[]).is_ok());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Per-app rate limiting (DESIGN §5): local GCRA (`governor`) or cluster-wide on Redis.
+//! Per-app rate limiting (DESIGN §5): fixed windows, in process or cluster-wide on Redis.
 //!
 //! # Use
 //!
@@ -20,7 +20,9 @@
 //! ```
 //!
 //! The caller checks the app allow-list *before* calling [`RateLimiter::check`]; the
-//! limiter keys on whatever app code it is given.
+//! limiter keys on whatever app code it is given. [`RateLimiter::check_bucket`] picks the
+//! windows by app code but charges a separate bucket, so that callers presenting a wrong
+//! secret do not use up the quota of callers presenting the right one ([`LimitKeyer`]).
 //!
 //! # Semantics
 //!
@@ -32,16 +34,29 @@
 //! headers describe the most restrictive window: the lowest `remaining` (ties: the
 //! longest `reset`); on a rejection, a window that rejected.
 //!
-//! * **`local`** — GCRA per window (`governor`), per process: a burst of up to `tokens`,
-//!   refilled smoothly at `tokens / period`. `Reset` is the number of seconds until the
-//!   window is full again (ceil); `Retry-After` the seconds until one more request fits.
-//!   Windows are checked under a per-app lock: every window is *probed* (no token taken),
-//!   and only when all admit is each one charged.
-//! * **`redis`** — a fixed window per `{period, tokens}`, shared by every replica, as the
-//!   gateway's `bk-rate-limit`: the first request of a window does
-//!   `SET key tokens-1 EX period`, later ones `DECR`; one Lua script checks every window
-//!   of the app and decrements only if all admit, atomically. `Reset` is the key's TTL
-//!   (ceil, seconds); `Retry-After` the TTL of the rejecting window. Keys are
+//! ## The window contract (both backends)
+//!
+//! A window `{period, tokens}` is a **fixed window opened by the first admitted request**
+//! while none is running, as the gateway's `bk-rate-limit`: it lasts exactly `period`
+//! seconds (the instant `start + period` already belongs to the next window) and admits
+//! exactly `tokens` requests; request `tokens + 1` is refused until it ends. So no
+//! `period`-long interval aligned to a window start ever admits more than `tokens` (an
+//! unaligned interval straddling two windows can see up to `2 × tokens`, the price of a
+//! counter per window). `X-Bkapi-RateLimit-Remaining` is `tokens` minus the requests
+//! admitted in the running window, `Reset` the seconds (ceil) until it ends (`period` for a
+//! window not yet opened), and `Retry-After` the same for the refusing window (≥ 1). A
+//! refused request charges no window and opens none.
+//!
+//! The local backend used GCRA before (`governor`): a burst of `tokens` plus a smooth
+//! refill let `{60, 600}` admit 1,199 requests in its first minute. GCRA cannot keep both
+//! the full burst and "at most `tokens` per period", so it was replaced by this counter.
+//!
+//! * **`local`** — the contract above per process, in memory: one counter and end
+//!   instant per window and bucket; all windows of a bucket are checked and charged
+//!   together under the bucket's lock.
+//! * **`redis`** — the same contract shared by every replica: the first request of a
+//!   window does `SET key tokens-1 PX period`, later ones `DECR`; one Lua script checks
+//!   every window of the app and decrements only if all admit, atomically. Keys are
 //!   `bk-job-shim:rl:{<app_code>}:<period>:<tokens>` (the braces are a Redis Cluster hash
 //!   tag, so every window of an app lives in one slot), with no config version in them:
 //!   after a reload a window whose `{period, tokens}` did not change keeps counting, and a
@@ -64,9 +79,8 @@
 //! start. Apps that fall under `__default` get an entry per window in a concurrent map
 //! (`dashmap`) the first time they are admitted, so a flood of distinct app codes could
 //! grow it. Two mechanisms bound it. **Housekeeping**: a tokio task owned by the limiter
-//! runs every [`Options::housekeeping_interval`] (10 s) and calls governor's
-//! `retain_recent()` and `shrink_to_fit()`, which drop every app whose bucket has fully
-//! refilled (an app idle for one `period` is indistinguishable from a new one, so
+//! runs every [`Options::housekeeping_interval`] (10 s) and drops every bucket whose
+//! windows have all ended (such a bucket is indistinguishable from a new one, so
 //! nothing is lost by forgetting it); the task ends when the limiter is dropped, e.g.
 //! after a reload. **Hard cap**: a map never holds more than
 //! [`Options::max_tracked_apps`] (10,000) apps; while it is full, further new app codes
@@ -77,8 +91,11 @@
 //! [`RateLimiter::overflowed`] expose both for metrics. With `auth.allowed_apps` set,
 //! unknown codes are refused before the limiter and never create state.
 
+mod key;
 mod local;
 mod redis;
+
+pub use key::LimitKeyer;
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -100,7 +117,7 @@ pub struct Rate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// In-process GCRA, per replica.
+    /// In-process fixed windows, per replica.
     #[default]
     Local,
     /// Redis, shared by every replica.
@@ -567,8 +584,15 @@ impl RateLimiter {
     /// Decides one request of `app_code` and charges it if admitted. Never fails: a
     /// backend error gives a [`Decision`] with `degraded = true`.
     pub async fn check(&self, app_code: &str) -> Decision {
+        self.check_bucket(app_code, app_code).await
+    }
+
+    /// Decides one request of `app_code` (whose `rates` entry applies) charged to
+    /// `bucket` (see [`LimitKeyer`]); `bucket = app_code` is [`RateLimiter::check`].
+    pub async fn check_bucket(&self, app_code: &str, bucket: &str) -> Decision {
         match &self.inner.kind {
-            Kind::Local(l) => l.check(app_code),
+            Kind::Local(l) => l.check(app_code, bucket),
+            // The Redis backend keys by app code for now (its keys are its own module's).
             Kind::Redis(r) => r.check(app_code).await,
         }
     }

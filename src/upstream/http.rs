@@ -22,6 +22,10 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 pub fn service(base: &Uri, cfg: &UpstreamConfig) -> Result<UpstreamService, String> {
     let https = base.scheme_str() == Some("https");
     let client = Client::builder(TokioExecutor::new())
+        // A request given back unsent on a reused connection is resent by the client
+        // itself (the default, stated); one given back on a fresh connection is retried
+        // by [`ConnectRetry`].
+        .retry_canceled_requests(true)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .pool_idle_timeout(cfg.pool_idle_timeout)
@@ -44,9 +48,39 @@ fn to_upstream_error(e: tower::BoxError, timeout: Duration) -> UpstreamError {
     if e.is::<tower::timeout::error::Elapsed>() {
         return UpstreamError::Timeout(timeout);
     }
-    match e.downcast::<UpstreamError>() {
-        Ok(u) => *u,
+    match e.downcast::<Failed>() {
+        Ok(f) => f.error,
         Err(other) => UpstreamError::Reset(other.to_string()),
+    }
+}
+
+/// How far an exchange got before it failed: what decides whether it may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Nothing was written: the connect failed, or the pooled connection was found
+    /// closed before the request went out (hyper gives the request back).
+    NotSent,
+    /// The request may have been written, no reply byte was read.
+    NoReply,
+    /// A reply head arrived (the body broke, or was too large).
+    Replied,
+    /// TLS or the egress proxy failed: never retried.
+    Transport,
+}
+
+/// An exchange error with the [`Stage`] it happened at.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Failed {
+    /// What went wrong.
+    pub error: UpstreamError,
+    /// How far the exchange got.
+    pub stage: Stage,
+}
+
+impl Failed {
+    fn at(stage: Stage, error: UpstreamError) -> Failed {
+        Failed { error, stage }
     }
 }
 
@@ -59,8 +93,8 @@ pub struct Exchange {
 
 impl Service<Request<Bytes>> for Exchange {
     type Response = Reply;
-    type Error = UpstreamError;
-    type Future = super::super::layer::BoxFuture<Result<Reply, UpstreamError>>;
+    type Error = Failed;
+    type Future = super::super::layer::BoxFuture<Result<Reply, Failed>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -72,15 +106,24 @@ impl Service<Request<Bytes>> for Exchange {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = format!("{}{}", self.base, path).parse::<Uri>();
         Box::pin(async move {
-            parts.uri =
-                uri.map_err(|e| UpstreamError::Connect(format!("invalid upstream URI: {e}")))?;
+            parts.uri = uri.map_err(|e| {
+                Failed::at(
+                    Stage::Replied,
+                    UpstreamError::Connect(format!("invalid upstream URI: {e}")),
+                )
+            })?;
             let req = Request::from_parts(parts, Full::new(body));
             let resp = client.oneshot(req).await.map_err(|e| classify(&e))?;
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, MAX_REPLY_BYTES)
                 .collect()
                 .await
-                .map_err(|e| UpstreamError::Reset(format!("reading reply body: {e}")))?
+                .map_err(|e| {
+                    Failed::at(
+                        Stage::Replied,
+                        UpstreamError::Reset(format!("reading reply body: {e}")),
+                    )
+                })?
                 .to_bytes();
             Ok(Reply {
                 status: parts.status.as_u16(),
@@ -91,28 +134,41 @@ impl Service<Request<Bytes>> for Exchange {
     }
 }
 
-/// Retries a request whose connection could not be established (nothing was sent), at
-/// most `left` times; never anything else.
+/// The retry policy (issue: no phantom failures, no duplicated starts):
+/// * a request that was never written ([`Stage::NotSent`]) is retried once, whatever its
+///   method: it cannot have reached the gateway;
+/// * a GET (a read: status, logs, lists) that failed before any reply byte
+///   ([`Stage::NoReply`], typically a pooled connection the gateway closed as it was
+///   reused) is retried once;
+/// * anything else, above all a POST that may have been written, never: an execution
+///   must not run twice. hyper-util's client cannot say whether the failing connection
+///   was a reused one, so the GET rule applies to fresh connections too (reads are
+///   idempotent).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectRetry {
     left: u8,
 }
 
-impl tower::retry::Policy<Request<Bytes>, Reply, UpstreamError> for ConnectRetry {
+impl tower::retry::Policy<Request<Bytes>, Reply, Failed> for ConnectRetry {
     type Future = Ready<()>;
 
     fn retry(
         &mut self,
-        _req: &mut Request<Bytes>,
-        result: &mut Result<Reply, UpstreamError>,
+        req: &mut Request<Bytes>,
+        result: &mut Result<Reply, Failed>,
     ) -> Option<Self::Future> {
-        match result {
-            Err(UpstreamError::Connect(_)) if self.left > 0 => {
-                self.left -= 1;
-                Some(ready(()))
-            }
-            _ => None,
+        let Err(f) = result else { return None };
+        let again = match f.stage {
+            Stage::NotSent => true,
+            Stage::NoReply => req.method() == http::Method::GET,
+            Stage::Replied | Stage::Transport => false,
+        };
+        if !again || self.left == 0 {
+            return None;
         }
+        self.left -= 1;
+        tracing::debug!(error = %f.error, stage = ?f.stage, "retrying the upstream request");
+        Some(ready(()))
     }
 
     fn clone_request(&mut self, req: &Request<Bytes>) -> Option<Request<Bytes>> {
@@ -124,15 +180,16 @@ impl tower::retry::Policy<Request<Bytes>, Reply, UpstreamError> for ConnectRetry
     }
 }
 
-/// Turn a client error into an [`UpstreamError`]: a TLS or egress-proxy failure with its
-/// cause (never retried: retrying cannot fix a certificate, and a TLS error after the
-/// handshake may come after the request was sent), else the root cause's text.
-fn classify(e: &hyper_util::client::legacy::Error) -> UpstreamError {
+/// Turn a client error into a [`Failed`] with its stage: a TLS or egress-proxy failure
+/// with its cause (never retried: retrying cannot fix a certificate, and a TLS error
+/// after the handshake may come after the request was sent), else the root cause's text.
+fn classify(e: &hyper_util::client::legacy::Error) -> Failed {
     if let Some(f) = crate::tls::classify(e) {
-        return UpstreamError::Transport {
+        let error = UpstreamError::Transport {
             kind: f.kind.label(),
             cause: f.cause,
         };
+        return Failed::at(Stage::Transport, error);
     }
     let mut cause = String::new();
     let mut src: Option<&dyn std::error::Error> = Some(e);
@@ -141,10 +198,19 @@ fn classify(e: &hyper_util::client::legacy::Error) -> UpstreamError {
         src = s.source();
     }
     if e.is_connect() {
-        UpstreamError::Connect(cause)
+        Failed::at(Stage::NotSent, UpstreamError::Connect(cause))
+    } else if never_sent(e) {
+        Failed::at(Stage::NotSent, UpstreamError::Reset(cause))
     } else {
-        UpstreamError::Reset(cause)
+        Failed::at(Stage::NoReply, UpstreamError::Reset(cause))
     }
+}
+
+/// True when hyper gave the request back unsent (the client's `Canceled` kind: the
+/// connection closed before the request was written). hyper-util keeps the kind
+/// private; its `Debug` names it.
+fn never_sent(e: &hyper_util::client::legacy::Error) -> bool {
+    format!("{e:?}").starts_with("hyper_util::client::legacy::Error(Canceled")
 }
 
 #[cfg(test)]
@@ -152,14 +218,40 @@ mod tests {
     use super::*;
     use tower::retry::Policy;
 
+    fn failed(stage: Stage) -> Result<Reply, Failed> {
+        Err(Failed::at(stage, UpstreamError::Reset("x".into())))
+    }
+
+    fn request(method: http::Method) -> Request<Bytes> {
+        let mut r = Request::new(Bytes::new());
+        *r.method_mut() = method;
+        r
+    }
+
     #[test]
-    fn only_failed_connects_are_retried_once() {
+    fn an_unsent_request_is_retried_once_whatever_its_method() {
+        for m in [http::Method::POST, http::Method::GET] {
+            let mut p = ConnectRetry { left: 1 };
+            let mut req = request(m);
+            assert!(p.retry(&mut req, &mut failed(Stage::NotSent)).is_some());
+            assert!(p.retry(&mut req, &mut failed(Stage::NotSent)).is_none());
+        }
+    }
+
+    #[test]
+    fn a_post_that_may_have_been_written_is_never_retried() {
         let mut p = ConnectRetry { left: 1 };
-        let mut req = Request::new(Bytes::new());
-        let mut connect: Result<Reply, UpstreamError> = Err(UpstreamError::Connect("x".into()));
-        let mut reset: Result<Reply, UpstreamError> = Err(UpstreamError::Reset("x".into()));
-        assert!(p.retry(&mut req, &mut reset).is_none());
-        assert!(p.retry(&mut req, &mut connect).is_some());
-        assert!(p.retry(&mut req, &mut connect).is_none());
+        let mut req = request(http::Method::POST);
+        assert!(p.retry(&mut req, &mut failed(Stage::NoReply)).is_none());
+        assert!(p.retry(&mut req, &mut failed(Stage::Replied)).is_none());
+    }
+
+    #[test]
+    fn a_get_without_a_reply_byte_is_retried_once() {
+        let mut p = ConnectRetry { left: 1 };
+        let mut req = request(http::Method::GET);
+        assert!(p.retry(&mut req, &mut failed(Stage::Replied)).is_none());
+        assert!(p.retry(&mut req, &mut failed(Stage::NoReply)).is_some());
+        assert!(p.retry(&mut req, &mut failed(Stage::NoReply)).is_none());
     }
 }

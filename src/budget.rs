@@ -1,0 +1,307 @@
+//! JSON budget: the shape of a JSON document checked on its bytes, before anything builds a
+//! tree from it.
+//!
+//! A parsed `serde_json::Value` costs 45–95× the bytes it came from (every number, string
+//! and container is a 32-byte value plus its allocation), so the body size limit alone
+//! does not bound memory: a 10 MB list of small numbers becomes ~1 GB of tree. [`check`]
+//! walks the document with serde's visitor machinery, storing nothing, in memory bounded
+//! by the nesting depth, and refuses it as soon as one limit is passed:
+//!
+//! * `max_depth`: nesting of arrays and objects;
+//! * `max_array_len`: elements of one array (`server.max_hosts` bounds host lists this
+//!   way; an object's members count too);
+//! * `max_string_bytes`: one string (or key);
+//! * `max_values`: scalars, strings and containers in the whole document.
+//!
+//! The error names the limit and is answered `1306406`. Upstream replies are checked
+//! with their own [`Budget`] before they are parsed.
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::cell::Cell;
+use std::fmt;
+
+/// Limits of one JSON document (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Deepest nesting of arrays/objects.
+    pub max_depth: usize,
+    /// Most elements in one array (or members in one object).
+    pub max_array_len: usize,
+    /// Longest string or key, in bytes.
+    pub max_string_bytes: usize,
+    /// Most values in the whole document.
+    pub max_values: usize,
+}
+
+impl Default for Budget {
+    /// Request defaults: a 5,000-host legacy body (about 15,000 values) passes with room;
+    /// a tree stays under ~20 MiB.
+    fn default() -> Self {
+        Self {
+            max_depth: 32,
+            max_array_len: 10_000,
+            max_string_bytes: 8 * 1024 * 1024,
+            max_values: 200_000,
+        }
+    }
+}
+
+/// Which limit a document passed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BudgetError {
+    /// Nested deeper than `max_depth`.
+    #[error("JSON nesting deeper than the limit of {0}")]
+    Depth(usize),
+    /// An array (or object) longer than `max_array_len`.
+    #[error("a JSON array has more than the limit of {0} elements (server.max_hosts)")]
+    ArrayLen(usize),
+    /// A string longer than `max_string_bytes`.
+    #[error("a JSON string is longer than the limit of {0} bytes")]
+    StringLen(usize),
+    /// More than `max_values` values.
+    #[error("the JSON document has more than the limit of {0} values")]
+    Values(usize),
+    /// Not JSON at all (the parser that follows reports the details).
+    #[error("not valid JSON")]
+    Invalid,
+}
+
+struct Walk<'b> {
+    budget: &'b Budget,
+    values: Cell<usize>,
+    error: Cell<Option<BudgetError>>,
+}
+
+impl Walk<'_> {
+    fn fail<E: serde::de::Error>(&self, e: BudgetError) -> E {
+        let msg = e.to_string();
+        self.error.set(Some(e));
+        E::custom(msg)
+    }
+
+    fn count<E: serde::de::Error>(&self) -> Result<(), E> {
+        let n = self.values.get() + 1;
+        self.values.set(n);
+        if n > self.budget.max_values {
+            return Err(self.fail(BudgetError::Values(self.budget.max_values)));
+        }
+        Ok(())
+    }
+
+    fn string<E: serde::de::Error>(&self, s: &str) -> Result<(), E> {
+        self.count()?;
+        if s.len() > self.budget.max_string_bytes {
+            return Err(self.fail(BudgetError::StringLen(self.budget.max_string_bytes)));
+        }
+        Ok(())
+    }
+}
+
+/// One value at `depth`.
+#[derive(Clone, Copy)]
+struct Node<'w, 'b> {
+    walk: &'w Walk<'b>,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.walk.count()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.walk.count()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.walk.count()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.walk.count()
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.walk.count()
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+        self.walk.string(s)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let child = self.enter()?;
+        let mut n = 0usize;
+        while seq.next_element_seed(child)?.is_some() {
+            n += 1;
+            self.check_len(n)?;
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let child = self.enter()?;
+        let mut n = 0usize;
+        while map.next_key_seed(Key(self.walk))?.is_some() {
+            map.next_value_seed(child)?;
+            n += 1;
+            self.check_len(n)?;
+        }
+        Ok(())
+    }
+}
+
+impl Node<'_, '_> {
+    fn enter<E: serde::de::Error>(self) -> Result<Self, E> {
+        self.walk.count()?;
+        if self.depth >= self.walk.budget.max_depth {
+            return Err(self
+                .walk
+                .fail(BudgetError::Depth(self.walk.budget.max_depth)));
+        }
+        Ok(Node {
+            walk: self.walk,
+            depth: self.depth + 1,
+        })
+    }
+
+    fn check_len<E: serde::de::Error>(self, n: usize) -> Result<(), E> {
+        if n > self.walk.budget.max_array_len {
+            return Err(self
+                .walk
+                .fail(BudgetError::ArrayLen(self.walk.budget.max_array_len)));
+        }
+        Ok(())
+    }
+}
+
+/// An object key: a string, checked for length.
+struct Key<'w, 'b>(&'w Walk<'b>);
+
+impl<'de> DeserializeSeed<'de> for Key<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+        if s.len() > self.0.budget.max_string_bytes {
+            return Err(self
+                .0
+                .fail(BudgetError::StringLen(self.0.budget.max_string_bytes)));
+        }
+        Ok(())
+    }
+}
+
+/// Checks `bytes` (one JSON document; empty or all white space passes) against `budget`
+/// without building a tree. [`BudgetError::Invalid`] when it is not JSON.
+pub fn check(bytes: &[u8], budget: &Budget) -> Result<(), BudgetError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let walk = Walk {
+        budget,
+        values: Cell::new(0),
+        error: Cell::new(None),
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let r = Node {
+        walk: &walk,
+        depth: 0,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    match (r, walk.error.take()) {
+        (_, Some(e)) => Err(e),
+        (Ok(()), None) => Ok(()),
+        (Err(_), None) => Err(BudgetError::Invalid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> Budget {
+        Budget {
+            max_depth: 3,
+            max_array_len: 4,
+            max_string_bytes: 5,
+            max_values: 12,
+        }
+    }
+
+    #[test]
+    fn within_budget_passes() {
+        let b = small();
+        assert_eq!(check(b"", &b), Ok(()));
+        assert_eq!(
+            check(br#"{"a":[1,2,3,"abcde"],"b":{"c":null}}"#, &b),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn each_limit_is_named() {
+        let b = small();
+        assert_eq!(check(b"[[[[1]]]]", &b), Err(BudgetError::Depth(3)));
+        assert_eq!(check(b"[1,2,3,4,5]", &b), Err(BudgetError::ArrayLen(4)));
+        assert_eq!(
+            check(br#"{"a":1,"b":2,"c":3,"d":4,"e":5}"#, &b),
+            Err(BudgetError::ArrayLen(4))
+        );
+        assert_eq!(check(br#"["abcdef"]"#, &b), Err(BudgetError::StringLen(5)));
+        assert_eq!(
+            check(br#"{"abcdef":1}"#, &b),
+            Err(BudgetError::StringLen(5))
+        );
+        assert_eq!(
+            check(b"[[1,2,3],[1,2,3],[1,2,3],[1]]", &b),
+            Err(BudgetError::Values(12))
+        );
+        assert_eq!(check(b"[1,", &b), Err(BudgetError::Invalid));
+        assert_eq!(check(b"[1] x", &b), Err(BudgetError::Invalid));
+        let msg = BudgetError::ArrayLen(10_000).to_string();
+        assert!(
+            msg.contains("10000") && msg.contains("server.max_hosts"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_5000_host_body_passes_the_default_and_a_number_flood_does_not() {
+        let hosts: Vec<String> = (0..5_000)
+            .map(|i| format!(r#"{{"bk_cloud_id":0,"ip":"10.0.{}.{}"}}"#, i / 256, i % 256))
+            .collect();
+        let body = format!(
+            r#"{{"bk_biz_id":2,"script_content":"ZWNobyAx","ip_list":[{}]}}"#,
+            hosts.join(",")
+        );
+        assert_eq!(check(body.as_bytes(), &Budget::default()), Ok(()));
+        let flood = format!("[{}1]", "1,".repeat(1_000_000));
+        assert_eq!(
+            check(flood.as_bytes(), &Budget::default()),
+            Err(BudgetError::ArrayLen(10_000))
+        );
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(
+            check(deep.as_bytes(), &Budget::default()),
+            Err(BudgetError::Depth(32))
+        );
+    }
+}
