@@ -221,6 +221,10 @@ where
         .layer(TranslateLayer::new(
             Options {
                 steps: c.legacy.steps,
+                calls: crate::translate::calls::CallOptions {
+                    tz: rt.settings.tz,
+                    ..Default::default()
+                },
             },
             &c.auth.callback_hosts,
             base.metrics.clone(),

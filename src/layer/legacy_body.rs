@@ -1,13 +1,16 @@
 //! The legacy call: route and method, then the body under its size and time limits,
 //! parsed into a JSON object ([`LegacyCall`], with the [`Route`] as a request extension).
 //!
-//! * An unknown path answers `1306404`; a method other than POST (or GET for query
-//!   routes) too.
+//! * An unknown path answers `1306404`; a method other than POST or GET too.
 //! * A body over `server.max_body_bytes` is refused by its `Content-Length` before
 //!   reading, or as soon as the limit is crossed while reading (`1306406`, and the
 //!   connection is closed: the rest of the body was not read); a body that does not
 //!   arrive within `server.body_read_timeout` answers `1306406`.
-//! * A GET without a body takes its parameters from the query string.
+//! * A GET without a body takes its parameters from the query string; a POST body is JSON
+//!   or `application/x-www-form-urlencoded` (`translate::transport`: text values typed,
+//!   lists as JSON text), as ESB took them.
+//! * The `bk_token` cookie may identify the caller of a read-only GET or of a JSON POST,
+//!   never of a GET or form POST that changes something (CSRF).
 
 use super::{BoxFuture, Resp, refuse, take};
 use crate::error::ShimError;
@@ -107,9 +110,11 @@ impl LegacyBodyLayer {
         let (mut parts, body) = req.into_parts();
         let route = Route::from_path(parts.uri.path())
             .ok_or_else(|| ShimError::NotFound(shorten(parts.uri.path(), 200)))?;
+        // ESB took GET or POST for every call; what a GET may change is limited by the
+        // cookie rule below.
         let is_get = match parts.method {
             http::Method::POST => false,
-            http::Method::GET if route.is_query() => true,
+            http::Method::GET => true,
             ref m => return Err(ShimError::MethodNotAllowed(m.to_string())),
         };
         let body = tokio::time::timeout(
@@ -124,19 +129,34 @@ impl LegacyBodyLayer {
             ))
         })??;
         let query = translate::query::parse_query(parts.uri.query().unwrap_or(""));
+        let kind = translate::transport::BodyKind::from_content_type(
+            parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
         let params = if is_get && body.is_empty() {
-            query.clone()
+            translate::transport::typed(query.clone())
         } else {
-            translate::parse_body(&body).map_err(|e| {
-                self.metrics
-                    .translation_reject(route.name(), e.reason.as_str());
-                ShimError::Translate(e)
-            })?
+            translate::transport::body_params(&body, kind)
+        }
+        .map_err(|e| {
+            self.metrics
+                .translation_reject(route.name(), e.reason.as_str());
+            ShimError::Translate(e)
+        })?;
+        // CSRF: an identity from the `bk_token` cookie alone may read through a GET, but
+        // changes something only through a JSON POST (which another site cannot send
+        // without CORS).
+        let cookie_allowed = if is_get {
+            !route.is_mutating()
+        } else {
+            is_json(&parts.headers)
         };
         let call = LegacyCall {
             params,
             query,
-            cookie_allowed: is_get || is_json(&parts.headers),
+            cookie_allowed,
         };
         parts.extensions.insert(route);
         Ok(Request::from_parts(parts, call))
@@ -234,9 +254,11 @@ mod tests {
             Some(ShimError::MethodNotAllowed(_))
         ));
         assert!(matches!(
-            failure(req("GET", EXEC, "")).await,
+            failure(req("DELETE", EXEC, "")).await,
             Some(ShimError::MethodNotAllowed(_))
         ));
+        // GET is accepted for every call (the cookie rule limits what it may change).
+        assert_eq!(failure(req("GET", EXEC, "")).await, None);
         assert_eq!(
             failure(req("POST", EXEC, "{\"a\":12345}")).await,
             Some(ShimError::BodyTooLarge(8))

@@ -12,6 +12,7 @@
 //! [`Failure`](crate::layer::Failure) response rendered by the envelope layer.
 
 pub mod call;
+pub mod exchange;
 pub mod log;
 pub mod status;
 pub mod submit;
@@ -93,7 +94,21 @@ async fn handle(shared: Arc<Shared>, req: Request<UpstreamRequest>) -> Resp {
     let lang = parts.headers.get("blueking-language").cloned();
     let caller = parts.extensions.get::<crate::auth::Caller>();
     let mut calls = Calls::new(&shared, auth, lang, request_id, route.name());
+    let mut warnings = Vec::new();
     let answer = match route {
+        Route::Call(_) => match parts
+            .extensions
+            .get::<crate::translate::exchange::PendingExchange>()
+            .and_then(|p| p.take())
+        {
+            Some(ex) => {
+                let (answer, w) = exchange::drive(&shared, &mut calls, request, ex).await;
+                warnings = w;
+                answer
+            }
+            None => Err(ShimError::Internal),
+        },
+        Route::Unavailable(u) => Err(ShimError::Translate(u.to_error())),
         Route::GetJobInstanceStatus => status::status(&shared, &mut calls, &request).await,
         Route::GetJobInstanceLog => log::log(&shared, &mut calls, &request).await,
         Route::ExecuteJob
@@ -111,6 +126,10 @@ async fn handle(shared: Arc<Shared>, req: Request<UpstreamRequest>) -> Resp {
         }
         Err(e) => refuse(e),
     };
+    if let Some(v) = crate::layer::translate::warning_header(&warnings) {
+        resp.headers_mut()
+            .insert(crate::layer::translate::WARNING_HEADER, v);
+    }
     if let Some(id) = calls.bkapi_request_id.take() {
         resp.extensions_mut().insert(LegacyRequestId(id));
     }

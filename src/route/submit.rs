@@ -44,7 +44,7 @@ fn remember_job(
     let resource = match route {
         Route::ExecuteJob | Route::FastExecuteScript | Route::FastPushFile => req.resource.as_str(),
         Route::V3(r) => r.name,
-        Route::V3Other(_) => return,
+        Route::V3Other(_) | Route::Call(_) | Route::Unavailable(_) => return,
         Route::GetJobInstanceStatus | Route::GetJobInstanceLog => return,
     };
     let plan = match resource {

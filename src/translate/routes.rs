@@ -24,6 +24,10 @@ pub enum Route {
     /// `jobv3/<name>` for a name not in [`V3_RESOURCES`] (e.g. a resource newer than this
     /// shim): passed through by name, labelled `jobv3/other`.
     V3Other(String),
+    /// One of the 16 other legacy `job/*` calls, translated by an exchange.
+    Call(LegacyCall),
+    /// A legacy `job/*` name JOB v3 has no equivalent for: answered with an error.
+    Unavailable(&'static Unavailable),
 }
 
 /// A known JOB v3 resource on the API gateway and its method there.
@@ -150,7 +154,10 @@ impl Route {
                 "fast_push_file" => Some(Route::FastPushFile),
                 "get_job_instance_status" => Some(Route::GetJobInstanceStatus),
                 "get_job_instance_log" => Some(Route::GetJobInstanceLog),
-                _ => None,
+                other => match LegacyRoute::from_name(other)? {
+                    LegacyRoute::Call(c) => Some(Route::Call(c)),
+                    LegacyRoute::Unavailable(u) => Some(Route::Unavailable(u)),
+                },
             },
             "jobv3" => match V3_RESOURCES.iter().find(|r| r.name == name) {
                 Some(r) => Some(Route::V3(*r)),
@@ -170,6 +177,8 @@ impl Route {
             Route::ExecuteJob | Route::FastExecuteScript | Route::FastPushFile => false,
             Route::V3(r) => r.method == Method::Get,
             Route::V3Other(name) => V3Resource::method_for_unknown(name) == Method::Get,
+            Route::Call(c) => !c.is_mutating(),
+            Route::Unavailable(_) => true,
         }
     }
 
@@ -189,6 +198,8 @@ impl Route {
             Route::GetJobInstanceLog => "job/get_job_instance_log",
             Route::V3(r) => r.route,
             Route::V3Other(_) => "jobv3/other",
+            Route::Call(c) => c.route(),
+            Route::Unavailable(u) => u.route,
         }
     }
 }
@@ -295,6 +306,12 @@ mod tests {
             assert_eq!(Route::from_path(p), Some(Route::ExecuteJob), "{p}");
         }
         assert_eq!(Route::from_path("/api/c/compapi/v2/job/nope/"), None);
+        assert!(
+            Route::from_path("/api/c/compapi/v2/job/save_cron/").is_some_and(|r| r.is_mutating())
+        );
+        assert!(
+            Route::from_path("/api/c/compapi/v2/job/get_cron_list/").is_some_and(|r| r.is_query())
+        );
         assert_eq!(Route::from_path("/api/c/compapi/v2/cc/execute_job/"), None);
         assert_eq!(Route::from_path("/other"), None);
         assert_eq!(
