@@ -23,6 +23,7 @@ fn config(backend: Backend, url: &str, rates: &[(&str, &[(u64, u64)])]) -> RateL
         redis_url: url.to_owned(),
         fail_open: true,
         rates: rates::rates(rates),
+        ..RateLimitConfig::default()
     }
 }
 

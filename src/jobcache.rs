@@ -3,24 +3,25 @@
 //!
 //! A bounded in-process map (oldest entry evicted first, entries expire after
 //! `legacy.job_cache_ttl`), plus Redis when the Redis rate-limit backend is on, so that a
-//! job started through one replica can be polled through another. Redis errors are never
-//! fatal: the status call falls back to `get_job_instance_list`.
+//! job started through one replica can be polled through another. Redis is the shim's
+//! shared connection ([`RedisConn`], the limiter's), swapped by [`JobCache::set_redis`]
+//! when a reload changes it. Redis errors are never fatal (the status call falls back to
+//! `get_job_instance_list`) and never logged per request: the connection's circuit
+//! breaker logs an outage once, and calls fail at once while it lasts.
 
+use crate::redis_conn::RedisConn;
 use crate::translate::status::JobExtras;
+use arc_swap::ArcSwapOption;
 use redis::AsyncCommands;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::OnceCell;
-
-/// Time allowed for one Redis operation.
-const REDIS_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// Bounded, expiring memory of started jobs.
 pub struct JobCache {
     local: Mutex<Local>,
     ttl: Duration,
-    redis: Option<Arc<RedisStore>>,
+    redis: ArcSwapOption<RedisConn>,
 }
 
 /// Insertion-ordered map. `order` holds `(id, seq)`; an entry whose `seq` no longer matches
@@ -38,23 +39,9 @@ struct Entry {
     extras: JobExtras,
 }
 
-struct RedisStore {
-    client: redis::Client,
-    conn: OnceCell<redis::aio::ConnectionManager>,
-}
-
 impl JobCache {
-    /// A cache of at most `capacity` jobs kept `ttl`; shared through Redis at `redis_url`
-    /// when given.
-    pub fn new(capacity: usize, ttl: Duration, redis_url: Option<&str>) -> JobCache {
-        let redis = redis_url
-            .and_then(|u| redis::Client::open(u).ok())
-            .map(|client| {
-                Arc::new(RedisStore {
-                    client,
-                    conn: OnceCell::new(),
-                })
-            });
+    /// A cache of at most `capacity` jobs kept `ttl`; shared through `redis` when given.
+    pub fn new(capacity: usize, ttl: Duration, redis: Option<RedisConn>) -> JobCache {
         JobCache {
             local: Mutex::new(Local {
                 capacity: capacity.max(1),
@@ -63,8 +50,19 @@ impl JobCache {
                 order: VecDeque::new(),
             }),
             ttl,
-            redis,
+            redis: ArcSwapOption::from_pointee(redis),
         }
+    }
+
+    /// Share through `redis` from now on (`None`: in process only), e.g. after a reload
+    /// that changed the Redis settings. Jobs already in process are kept.
+    pub fn set_redis(&self, redis: Option<RedisConn>) {
+        self.redis.store(redis.map(std::sync::Arc::new));
+    }
+
+    /// The Redis connection in use, if any.
+    pub fn redis(&self) -> Option<RedisConn> {
+        self.redis.load_full().map(|c| (*c).clone())
     }
 
     /// Number of jobs held in process.
@@ -83,18 +81,17 @@ impl JobCache {
         if let Ok(mut l) = self.local.lock() {
             l.insert(job_instance_id, extras.clone());
         }
-        let (Some(r), Ok(json)) = (self.redis.clone(), serde_json::to_string(&extras)) else {
+        let (Some(r), Ok(json)) = (self.redis(), serde_json::to_string(&extras)) else {
             return;
         };
         let ttl = self.ttl.as_secs().max(1);
+        let key = key(r.prefix(), job_instance_id);
         tokio::spawn(async move {
-            let res = tokio::time::timeout(REDIS_TIMEOUT, async {
-                let mut c = r.conn().await?;
-                c.set_ex::<_, _, ()>(key(job_instance_id), json, ttl).await
-            })
-            .await;
-            if !matches!(res, Ok(Ok(()))) {
-                tracing::warn!(job_instance_id, "job cache: Redis write failed");
+            let res = r
+                .call(|mut c| async move { c.set_ex::<_, _, ()>(key, json, ttl).await })
+                .await;
+            if let Err(e) = res {
+                tracing::debug!(job_instance_id, error = %e, "job cache: Redis write failed");
             }
         });
     }
@@ -110,17 +107,16 @@ impl JobCache {
                 None => {}
             }
         }
-        let r = self.redis.as_ref()?;
-        let res = tokio::time::timeout(REDIS_TIMEOUT, async {
-            let mut c = r.conn().await?;
-            c.get::<_, Option<String>>(key(job_instance_id)).await
-        })
-        .await;
+        let r = self.redis()?;
+        let key = key(r.prefix(), job_instance_id);
+        let res = r
+            .call(|mut c| async move { c.get::<_, Option<String>>(key).await })
+            .await;
         match res {
-            Ok(Ok(Some(json))) => serde_json::from_str(&json).ok(),
-            Ok(Ok(None)) => None,
-            _ => {
-                tracing::warn!(job_instance_id, "job cache: Redis read failed");
+            Ok(Some(json)) => serde_json::from_str(&json).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(job_instance_id, error = %e, "job cache: Redis read failed");
                 None
             }
         }
@@ -157,17 +153,9 @@ impl Local {
     }
 }
 
-impl RedisStore {
-    async fn conn(&self) -> redis::RedisResult<redis::aio::ConnectionManager> {
-        self.conn
-            .get_or_try_init(|| redis::aio::ConnectionManager::new(self.client.clone()))
-            .await
-            .cloned()
-    }
-}
-
-fn key(job_instance_id: i64) -> String {
-    format!("bk-job-shim:job:{job_instance_id}")
+/// `<prefix>:job:<id>`.
+fn key(prefix: &str, job_instance_id: i64) -> String {
+    format!("{prefix}:job:{job_instance_id}")
 }
 
 #[cfg(test)]

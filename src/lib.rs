@@ -28,6 +28,7 @@ pub mod jwt;
 pub mod layer;
 pub mod metrics;
 pub mod ratelimit;
+pub mod redis_conn;
 pub mod route;
 pub mod server;
 pub mod shutdown;

@@ -85,14 +85,13 @@ impl Base {
     /// Fresh process-wide parts for `settings`.
     pub fn new(settings: &Settings) -> Base {
         let c = &settings.config;
-        let redis_url = (c.rate_limit.backend == crate::ratelimit::Backend::Redis)
-            .then_some(c.rate_limit.redis_url.as_str());
         Base {
             metrics: Arc::new(Metrics::new(env!("CARGO_PKG_VERSION"))),
+            // Shared through Redis once a runtime hands it the limiter's connection.
             jobs: Arc::new(JobCache::new(
                 c.legacy.job_cache_capacity,
                 c.legacy.job_cache_ttl,
-                redis_url,
+                None,
             )),
             #[cfg(feature = "stub")]
             stub: upstream::stub::Stub(Arc::new(crate::stub::StubGateway::new(
@@ -133,10 +132,11 @@ impl Runtime {
         let jwt = JwtVerifier::from_config(&c.auth.jwt)?;
         let limiter = match previous {
             Some(p) if p.settings.config.rate_limit == c.rate_limit => p.limiter.clone(),
-            _ => RateLimiter::new(&c.rate_limit)
-                .await
-                .map_err(|e| format!("rate limiter: {e}"))?,
+            _ => limiter(&c.rate_limit, previous.map(|p| &p.limiter)).await?,
         };
+        // One Redis connection for the limiter and the job cache: a reload that changes
+        // the Redis settings moves both.
+        base.jobs.set_redis(limiter.redis_conn().cloned());
         let upstream = match previous {
             Some(p) if p.settings.config.upstream == c.upstream => p.upstream.clone(),
             _ => upstream::build(
@@ -155,6 +155,27 @@ impl Runtime {
             jwt,
         })
     }
+}
+
+/// The limiter of `[rate_limit]`; on Redis, over the connection of `previous` when the
+/// Redis settings did not change (its counters and circuit breaker carry over).
+async fn limiter(
+    rl: &crate::ratelimit::RateLimitConfig,
+    previous: Option<&RateLimiter>,
+) -> Result<RateLimiter, String> {
+    let built = match rl.backend {
+        crate::ratelimit::Backend::Redis => {
+            let conn = crate::redis_conn::RedisConn::reuse_or_connect(
+                &rl.redis_settings(),
+                &crate::redis_conn::RedisOptions::default(),
+                previous.and_then(|p| p.redis_conn()),
+            )
+            .map_err(|e| format!("rate limiter: {e}"))?;
+            RateLimiter::with_redis(rl, Default::default(), conn).await
+        }
+        crate::ratelimit::Backend::Local => RateLimiter::new(rl).await,
+    };
+    built.map_err(|e| format!("rate limiter: {e}"))
 }
 
 /// The whole stack for `settings` with fresh parts (the process environment supplies

@@ -10,14 +10,9 @@ pub(super) fn validate(c: &RateLimitConfig, p: &mut Vec<String>) {
             .into_iter()
             .map(|e| format!("rate_limit.rates: {e}")),
     );
-    if c.backend == crate::ratelimit::Backend::Redis
-        && !c.redis_url.starts_with("redis://")
-        && !c.redis_url.starts_with("redis+unix://")
-    {
-        // The URL may carry a password: it is not echoed.
-        p.push(
-            "rate_limit.redis_url must start with redis:// or redis+unix:// (TLS is not built in)"
-                .to_owned(),
-        );
+    if c.backend == crate::ratelimit::Backend::Redis {
+        // URLs, TLS files, Sentinel / Cluster and the prefix; URLs may carry a password:
+        // the problems name the key, never its value.
+        p.extend(c.redis_settings().problems());
     }
 }

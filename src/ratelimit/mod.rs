@@ -107,18 +107,44 @@ pub enum Backend {
     Redis,
 }
 
-/// `[rate_limit]` section.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `[rate_limit]` section. Its `Debug` hides Redis passwords (see `redis_conn::settings`).
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// `local` or `redis`.
     pub backend: Backend,
-    /// Redis URL for the `redis` backend.
+    /// Redis URL for the `redis` backend (standalone; with Sentinel: the master's
+    /// credentials, database and TLS).
     pub redis_url: String,
+    /// `[rate_limit.redis_tls]`: CA bundle and client certificate for `rediss://`.
+    pub redis_tls: crate::redis_conn::RedisTlsConfig,
+    /// Sentinel URLs; with them, the master is found through Sentinel.
+    pub redis_sentinels: Vec<String>,
+    /// The Sentinel service (master) name.
+    pub redis_master_name: String,
+    /// Seed nodes of a Redis Cluster; with them, the backend uses Redis Cluster.
+    pub redis_cluster_nodes: Vec<String>,
+    /// First part of every Redis key (shims with different prefixes share one Redis
+    /// without sharing counters).
+    pub redis_prefix: String,
     /// Admit requests when Redis fails.
     pub fail_open: bool,
     /// `__default` and per-app windows.
     pub rates: BTreeMap<String, Vec<Rate>>,
+}
+
+impl RateLimitConfig {
+    /// The Redis connection settings of this section.
+    pub fn redis_settings(&self) -> crate::redis_conn::RedisSettings {
+        crate::redis_conn::RedisSettings {
+            url: self.redis_url.clone(),
+            tls: self.redis_tls.clone(),
+            sentinels: self.redis_sentinels.clone(),
+            master_name: self.redis_master_name.clone(),
+            cluster_nodes: self.redis_cluster_nodes.clone(),
+            prefix: self.redis_prefix.clone(),
+        }
+    }
 }
 
 impl Default for RateLimitConfig {
@@ -126,6 +152,11 @@ impl Default for RateLimitConfig {
         Self {
             backend: Backend::Local,
             redis_url: "redis://127.0.0.1:6379/0".into(),
+            redis_tls: crate::redis_conn::RedisTlsConfig::default(),
+            redis_sentinels: Vec::new(),
+            redis_master_name: String::new(),
+            redis_cluster_nodes: Vec::new(),
+            redis_prefix: crate::redis_conn::settings::DEFAULT_PREFIX.to_owned(),
             fail_open: true,
             rates: BTreeMap::from([(
                 DEFAULT_APP.to_owned(),
@@ -206,9 +237,9 @@ pub enum RateLimitError {
         /// Configured tokens.
         tokens: u64,
     },
-    /// `redis_url` is not a usable Redis URL.
-    #[error("rate_limit.redis_url: {0}")]
-    RedisUrl(#[source] ::redis::RedisError),
+    /// The Redis settings can never work (the message names the key, never a password).
+    #[error("{0}")]
+    Redis(#[from] crate::redis_conn::SettingsError),
 }
 
 /// The outcome of one [`RateLimiter::check`], with what the response headers report.
@@ -465,6 +496,25 @@ impl RateLimiter {
         cfg: &RateLimitConfig,
         opts: Options,
     ) -> Result<Self, RateLimitError> {
+        Self::build(cfg, opts, None).await
+    }
+
+    /// The limiter for `cfg` over the shim's shared Redis connection `conn` (the one the
+    /// job cache uses too); `conn` replaces the connection settings of `cfg`. For the
+    /// local backend `conn` is not used.
+    pub async fn with_redis(
+        cfg: &RateLimitConfig,
+        opts: Options,
+        conn: crate::redis_conn::RedisConn,
+    ) -> Result<Self, RateLimitError> {
+        Self::build(cfg, opts, Some(conn)).await
+    }
+
+    async fn build(
+        cfg: &RateLimitConfig,
+        opts: Options,
+        shared: Option<crate::redis_conn::RedisConn>,
+    ) -> Result<Self, RateLimitError> {
         let plan = Plan::new(&cfg.rates)?;
         let inner = match cfg.backend {
             Backend::Local => {
@@ -493,9 +543,19 @@ impl RateLimiter {
                 }
             }
             Backend::Redis => Inner {
-                kind: Kind::Redis(
-                    redis::RedisLimiter::new(&cfg.redis_url, cfg.fail_open, plan, &opts).await?,
-                ),
+                kind: Kind::Redis({
+                    let conn = match shared {
+                        Some(conn) => conn,
+                        None => crate::redis_conn::RedisConn::connect(
+                            &cfg.redis_settings(),
+                            &crate::redis_conn::RedisOptions {
+                                timeout: opts.redis_timeout,
+                                ..Default::default()
+                            },
+                        )?,
+                    };
+                    redis::RedisLimiter::new(conn, cfg.fail_open, plan).await
+                }),
                 housekeeper: None,
             },
         };
@@ -535,6 +595,14 @@ impl RateLimiter {
         match &self.inner.kind {
             Kind::Local(_) => 0,
             Kind::Redis(r) => r.failures(),
+        }
+    }
+
+    /// The Redis connection of the Redis backend (`None` for local).
+    pub fn redis_conn(&self) -> Option<&crate::redis_conn::RedisConn> {
+        match &self.inner.kind {
+            Kind::Local(_) => None,
+            Kind::Redis(r) => Some(r.conn()),
         }
     }
 

@@ -1,162 +1,146 @@
-//! Redis backend: fixed windows shared by every replica, one atomic Lua call per check.
+//! Redis backend: fixed windows shared by every replica, one atomic Lua call per check,
+//! over the shim's one shared Redis connection ([`RedisConn`]).
 
-use super::{Decision, Options, PLUGIN_REDIS, Plan, Rate, RateLimitError, WindowOutcome};
+use super::{Decision, PLUGIN_REDIS, Plan, Rate, WindowOutcome};
+use crate::redis_conn::{CallError, RedisConn};
 use ::redis::Script;
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Checks every window of one app and charges them only if all admit.
 ///
-/// `KEYS[i]` holds the requests left in window `i`; `ARGV[2i-1]`, `ARGV[2i]` are its
-/// `tokens` and `period` (seconds). Like the gateway's `bk-rate-limit`
-/// (`rate-limit-redis.lua`): a window without a key (or without a TTL) starts with
-/// `SET key tokens-1 EX period`, a running one is `DECR`ed. Returns
-/// `{admitted (1|0), left_1, ttl_ms_1, left_2, ttl_ms_2, …}` where `left_i` is after
-/// this request when admitted, and unchanged when not.
+/// The window contract of both backends (see the module docs of [`super`]): a window is
+/// opened by the first request admitted while none is running and lasts exactly `period`;
+/// it admits `tokens` requests; the instant `start + period` already belongs to the next
+/// window. Time is the Redis server's (`TIME`, microseconds), the same for every replica.
+/// `KEYS[i]` is a hash `{e = <end, µs since the epoch>, left = <requests left>}`; a
+/// window whose `e` is not after now counts as absent, so the boundary never depends on
+/// when Redis expires the key (the `PEXPIRE`, a second past the end, only cleans up).
+/// `ARGV[2i-1]`, `ARGV[2i]` are the window's `tokens` and `period` (seconds). Returns
+/// `{admitted (1|0), left_1, reset_ms_1, left_2, reset_ms_2, …}`: `left_i` after this
+/// request when admitted, unchanged when not; `reset_ms_i` the time until the window ends
+/// (`period` for a window not running).
 const LUA: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = #KEYS
-local left, ttl = {}, {}
+local left, reset, fresh = {}, {}, {}
 local admit = 1
 for i = 1, n do
-  local pttl = redis.call('PTTL', KEYS[i])
-  if pttl < 0 then
-    left[i] = tonumber(ARGV[2 * i - 1])
-    ttl[i] = -1
+  local period_us = tonumber(ARGV[2 * i]) * 1000000
+  local cur = redis.call('HMGET', KEYS[i], 'e', 'left')
+  local e = tonumber(cur[1])
+  if e and cur[2] and e > now then
+    left[i] = tonumber(cur[2])
+    reset[i] = e - now
+    fresh[i] = false
   else
-    left[i] = tonumber(redis.call('GET', KEYS[i])) or 0
-    ttl[i] = pttl
+    left[i] = tonumber(ARGV[2 * i - 1])
+    reset[i] = period_us
+    fresh[i] = true
   end
   if left[i] < 1 then admit = 0 end
 end
 local out = {admit}
 for i = 1, n do
-  local period = tonumber(ARGV[2 * i])
   if admit == 1 then
     left[i] = left[i] - 1
-    if ttl[i] < 0 then
-      redis.call('SET', KEYS[i], left[i], 'EX', period)
-      ttl[i] = period * 1000
+    if fresh[i] then
+      local e = string.format('%.0f', now + reset[i])
+      redis.call('HSET', KEYS[i], 'e', e, 'left', left[i])
+      redis.call('PEXPIRE', KEYS[i], math.ceil(reset[i] / 1000) + 1000)
     else
-      redis.call('DECR', KEYS[i])
+      redis.call('HINCRBY', KEYS[i], 'left', -1)
     end
-  elseif ttl[i] < 0 then
-    ttl[i] = period * 1000
   end
   out[2 * i] = left[i]
-  out[2 * i + 1] = ttl[i]
+  out[2 * i + 1] = math.ceil(reset[i] / 1000)
 end
 return out
 ";
 
-/// Longest wait for one TCP connect to Redis (reconnects keep trying in the background).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// The Redis key of `rate` for `app`: `bk-job-shim:rl:{<app>}:<period>:<tokens>`.
+/// The Redis key of `rate` for `app`: `<prefix>:rl:{<app>}:<period>:<tokens>`.
 ///
 /// The braces are a Redis Cluster hash tag (all windows of an app in one slot, as a
-/// multi-key script requires). No config version: an unchanged window keeps its
-/// counter across reloads.
-pub(super) fn key(app: &str, rate: Rate) -> String {
-    format!("bk-job-shim:rl:{{{app}}}:{}:{}", rate.period, rate.tokens)
+/// multi-key script requires; the prefix never holds braces). No config version: an
+/// unchanged window keeps its counter across reloads.
+pub(super) fn key(prefix: &str, app: &str, rate: Rate) -> String {
+    format!("{prefix}:rl:{{{app}}}:{}:{}", rate.period, rate.tokens)
 }
 
 /// The Redis backend.
 pub(super) struct RedisLimiter {
-    conn: ConnectionManager,
+    conn: RedisConn,
     script: Script,
-    timeout: Duration,
     fail_open: bool,
     plan: Plan,
     failures: AtomicU64,
-    /// Whether the last call succeeded (to log transitions, not every failure).
-    healthy: AtomicBool,
 }
 
 impl RedisLimiter {
-    pub(super) async fn new(
-        url: &str,
-        fail_open: bool,
-        plan: Plan,
-        opts: &Options,
-    ) -> Result<Self, RateLimitError> {
-        let client = ::redis::Client::open(url).map_err(RateLimitError::RedisUrl)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(opts.redis_timeout))
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(RateLimitError::RedisUrl)?;
+    /// A limiter over `conn`. Loads the script in the background (so the first request
+    /// does not pay for it), waiting at most one call timeout: Redis need not be up.
+    pub(super) async fn new(conn: RedisConn, fail_open: bool, plan: Plan) -> Self {
         let script = Script::new(LUA);
-
-        // Connect and load the script in the background (so the first request does not
-        // pay for it), waiting at most one timeout: Redis need not be up at start.
-        let warm_up = {
-            let mut conn = conn.clone();
-            let script = script.clone();
-            tokio::spawn(async move { script.load_async(&mut conn).await })
-        };
-        match tokio::time::timeout(opts.redis_timeout, warm_up).await {
-            Ok(Ok(Ok(_))) => tracing::debug!(url = %redact(url), "rate limit: redis connected"),
-            Ok(Ok(Err(e))) => tracing::warn!(
-                url = %redact(url), error = %e, fail_open,
-                "rate limit: redis unreachable at start; requests are decided by fail_open until it is back"
+        let load = script.clone();
+        // Boxed: keeps the futures of the callers (config reload) shallow.
+        let loaded = Box::pin(conn.call(|mut h| async move { load.load_async(&mut h).await }));
+        match loaded.await {
+            Ok(_) => tracing::debug!(
+                topology = conn.topology().name(),
+                "rate limit: redis connected"
             ),
-            Ok(Err(_)) | Err(_) => tracing::warn!(
-                url = %redact(url), fail_open,
-                "rate limit: redis not connected yet; requests are decided by fail_open until it is"
+            Err(e) => tracing::warn!(
+                error = %e, fail_open, topology = conn.topology().name(),
+                "rate limit: redis not reachable at start; requests are decided by fail_open until it is"
             ),
         }
-
-        Ok(Self {
+        Self {
             conn,
             script,
-            timeout: opts.redis_timeout,
             fail_open,
             plan,
             failures: AtomicU64::new(0),
-            healthy: AtomicBool::new(true),
-        })
+        }
     }
 
     pub(super) async fn check(&self, app: &str) -> Decision {
         let windows = self.plan.apps.get(app).unwrap_or(&self.plan.default);
         let mut call = self.script.prepare_invoke();
         for &w in windows {
-            call.key(key(app, w)).arg(w.tokens).arg(w.period);
+            call.key(key(self.conn.prefix(), app, w))
+                .arg(w.tokens)
+                .arg(w.period);
         }
-        let mut conn = self.conn.clone();
-        let reply =
-            tokio::time::timeout(self.timeout, call.invoke_async::<Vec<i64>>(&mut conn)).await;
+        let reply = self
+            .conn
+            .call(|mut h| async move { call.invoke_async::<Vec<i64>>(&mut h).await })
+            .await;
         let error = match reply {
-            Ok(Ok(v)) => match parse(windows, &v) {
-                Some(decision) => {
-                    if !self.healthy.load(Ordering::Relaxed)
-                        && !self.healthy.swap(true, Ordering::Relaxed)
-                    {
-                        tracing::info!("rate limit: redis is answering again");
-                    }
-                    return decision;
-                }
+            Ok(v) => match parse(windows, &v) {
+                Some(decision) => return decision,
                 None => format!("unexpected script reply {v:?}"),
             },
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {:?}", self.timeout),
+            Err(CallError::Open) => String::new(),
+            Err(e) => e.to_string(),
         };
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.healthy.swap(false, Ordering::Relaxed) {
-            tracing::warn!(
-                error = %error, fail_open = self.fail_open, failures = n,
-                "rate limit: redis call failed; deciding by fail_open until it answers"
-            );
-        } else {
+        if !error.is_empty() {
+            // Transitions are logged once by the connection's breaker.
             tracing::debug!(error = %error, failures = n, "rate limit: redis call failed");
         }
         Decision::on_backend_error(PLUGIN_REDIS, self.fail_open, windows)
     }
 
+    /// Checks that were decided by `fail_open` (Redis failed, timed out, or the circuit
+    /// was open).
     pub(super) fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    /// The connection this limiter uses (shared with the job cache).
+    pub(super) fn conn(&self) -> &RedisConn {
+        &self.conn
     }
 }
 
@@ -171,8 +155,8 @@ fn parse(windows: &[Rate], reply: &[i64]) -> Option<Decision> {
         .iter()
         .zip(rest.chunks_exact(2))
         .map(|(w, pair)| {
-            let (left, ttl_ms) = (pair[0], pair[1]);
-            let reset_secs = u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000);
+            let (left, reset_ms) = (pair[0], pair[1]);
+            let reset_secs = u64::try_from(reset_ms).unwrap_or(0).div_ceil(1000).max(1);
             WindowOutcome {
                 allowed: admitted || left >= 1,
                 limit: w.tokens,
@@ -183,16 +167,6 @@ fn parse(windows: &[Rate], reply: &[i64]) -> Option<Decision> {
         })
         .collect();
     Some(Decision::combine(PLUGIN_REDIS, &outcomes))
-}
-
-/// `url` without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -213,7 +187,11 @@ mod tests {
 
     #[test]
     fn keys_carry_a_hash_tag_and_the_window() {
-        assert_eq!(key("app-1", W[0]), "bk-job-shim:rl:{app-1}:60:600");
+        assert_eq!(
+            key("bk-job-shim", "app-1", W[0]),
+            "bk-job-shim:rl:{app-1}:60:600"
+        );
+        assert_eq!(key("test", "a", W[1]), "test:rl:{a}:1:20");
     }
 
     #[test]
@@ -227,11 +205,5 @@ mod tests {
         assert_eq!(d.retry_after_secs, Some(13));
         assert!(parse(&W, &[1, 2]).is_none());
         assert!(parse(&W, &[]).is_none());
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(redact("redis://:pw@h:6379/0"), "redis://***@h:6379/0");
-        assert_eq!(redact("redis://h:6379/0"), "redis://h:6379/0");
     }
 }
