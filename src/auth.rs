@@ -84,6 +84,11 @@ pub fn check_app_code(app: &str) -> Result<(), ShimError> {
 }
 
 impl Caller {
+    /// True when the caller sent an `X-Bkapi-Authorization` header.
+    pub fn has_auth_header(&self) -> bool {
+        self.header.is_some()
+    }
+
     /// Replace the claimed identity with a verified one (inbound JWT): the app code, and
     /// the user name when the token names one. A verbatim incoming
     /// `X-Bkapi-Authorization` is dropped, so the gateway sees the verified app code.

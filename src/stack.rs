@@ -244,8 +244,10 @@ where
                 steps: c.legacy.steps,
                 calls: crate::translate::calls::CallOptions {
                     tz: rt.settings.tz,
-                    ..Default::default()
+                    max_rows: c.paging.max_rows,
+                    page_len: c.paging.page_length,
                 },
+                routes: c.routes,
             },
             &c.auth.callback_hosts,
             base.metrics.clone(),

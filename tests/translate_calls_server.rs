@@ -10,13 +10,13 @@ use bk_job_shim::translate::calls::unavailable::UNAVAILABLE;
 use harness::*;
 use serde_json::{Value, json};
 
-const CREDS: &str = "bk_app_code=demo&bk_app_secret=secret&bk_username=admin";
+const CREDS: &str = "bk_app_code=demo&bk_app_secret=secret&bk_token=ticket";
 
 fn with_creds(mut body: Value) -> Value {
     let o = body.as_object_mut().unwrap();
     o.insert("bk_app_code".into(), json!("demo"));
     o.insert("bk_app_secret".into(), json!("secret"));
-    o.insert("bk_username".into(), json!("admin"));
+    o.insert("bk_token".into(), json!("ticket"));
     body
 }
 

@@ -35,6 +35,9 @@ pub struct LegacyCall {
     /// Whether the `bk_token` cookie may identify the caller: read-only GETs and
     /// `application/json` POSTs, which a page on another site cannot send without CORS.
     pub cookie_allowed: bool,
+    /// `Some("GET")` / `Some("form POST")` for a call that changes something sent in a
+    /// way another site can forge: refused when the cookie is its only user identity.
+    pub guarded: Option<&'static str>,
 }
 
 /// Limits of the legacy body.
@@ -153,10 +156,17 @@ impl LegacyBodyLayer {
         } else {
             is_json(&parts.headers)
         };
+        let guarded = match (route.is_mutating(), is_get, kind) {
+            (false, ..) => None,
+            (true, true, _) => Some("GET"),
+            (true, false, translate::transport::BodyKind::Form) => Some("form POST"),
+            (true, false, translate::transport::BodyKind::Json) => None,
+        };
         let call = LegacyCall {
             params,
             query,
             cookie_allowed,
+            guarded,
         };
         parts.extensions.insert(route);
         Ok(Request::from_parts(parts, call))

@@ -13,21 +13,31 @@
 use super::call::Calls;
 use super::{Answer, Shared};
 use crate::error::{ShimError, UpstreamError};
-use crate::translate::UpstreamRequest;
 use crate::translate::codes;
 use crate::translate::exchange::{CallError, Exchange, MAX_CALLS, Outcome, Step};
 use serde_json::json;
 
-/// Drive `ex`, whose first request `first` was already taken from it (it is the request
-/// the translate layer checked); returns the answer and the warnings to send back.
+/// Drive `ex` from its start; returns the answer and the warnings to send back.
+pub async fn run(
+    shared: &Shared,
+    calls: &mut Calls,
+    mut ex: Box<dyn Exchange>,
+) -> (Answer, Vec<String>) {
+    let first = ex.start();
+    drive(shared, calls, first, ex).await
+}
+
+/// Drive `ex` from `step`: for a translated call, its first request was already taken
+/// from it (it is the request the translate layer checked). Returns the answer and the
+/// warnings to send back.
 pub async fn drive(
     shared: &Shared,
     calls: &mut Calls,
-    first: UpstreamRequest,
+    mut step: Step,
     mut ex: Box<dyn Exchange>,
 ) -> (Answer, Vec<String>) {
-    let mut step = Step::Call(first);
     let mut last_failure = None;
+    let mut job_request_id = None;
     let mut sent = 0;
     loop {
         step = match step {
@@ -37,7 +47,12 @@ pub async fn drive(
                     return (Err(ShimError::Internal), Vec::new());
                 }
                 let outcome = match calls.call(&req).await {
-                    Ok(resp) => Outcome::Reply(resp),
+                    Ok(resp) => {
+                        if job_request_id.is_none() {
+                            job_request_id.clone_from(&resp.job_request_id);
+                        }
+                        Outcome::Reply(resp)
+                    }
                     Err(e) => {
                         let definitive = matches!(&e, ShimError::Gateway { code, .. } if *code != codes::THIRD_PARTY_ERROR);
                         last_failure = Some(e);
@@ -50,13 +65,16 @@ pub async fn drive(
                 if let Some((id, extras)) = f.remember {
                     shared.jobs.put(id, extras);
                 }
-                let body = json!({
+                let mut body = json!({
                     "result": true,
                     "code": 0,
                     "message": "",
                     "data": f.data,
                     "request_id": calls.legacy_id(),
                 });
+                if let Some(j) = job_request_id {
+                    body["job_request_id"] = j.into();
+                }
                 return (Ok((body, 0)), f.warnings);
             }
             Step::PassOn(resp) => {

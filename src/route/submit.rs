@@ -53,7 +53,10 @@ fn remember_job(
             .as_ref()
             .and_then(|b| b.get("job_plan_id"))
             .and_then(Value::as_i64),
-        "fast_execute_script" | "fast_transfer_file" | "fast_execute_sql" => Some(-1),
+        "fast_execute_script"
+        | "fast_transfer_file"
+        | "fast_execute_sql"
+        | crate::translate::dialect::BKCI_PLUGIN_RESOURCE => Some(-1),
         _ => return,
     };
     let Some(id) = data.get("job_instance_id").and_then(Value::as_i64) else {

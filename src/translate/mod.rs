@@ -75,6 +75,8 @@ pub struct Options {
     pub steps: StepsPolicy,
     /// Settings of the exchange calls (zone, paging).
     pub calls: calls::CallOptions,
+    /// `[routes]`: where `fast_execute_script` goes.
+    pub routes: dialect::RoutesConfig,
 }
 
 /// A v3 request the shim would send: resource, method, query and body. Credentials are

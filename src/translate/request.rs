@@ -91,6 +91,7 @@ pub fn translate_request(
             "handled above",
         )),
     }?;
+    let request = opts.routes.apply(request)?;
     Ok(Translated {
         request,
         credentials,

@@ -67,8 +67,8 @@ macro_rules! v3 {
 /// that the legacy ESB `jobv3` component also exposed (`docs/apidoc/esb/jobv3-confapis/job.yaml`),
 /// with the method the gateway publishes. Left out: `generate_local_file_upload_url` and
 /// `get_latest_service_version` (only under `/api/v3/system/` on the gateway),
-/// `get_step_instance_detail` / `get_step_instance_status` (never in ESB `jobv3`) and
-/// `callback_protocol` (a document). Other well-formed names are passed through by name as
+/// `get_step_instance_detail` / `get_step_instance_status` (never in ESB `jobv3`).
+/// `callback_protocol` is a document, GET on the gateway (the ESB client POSTs it). Other well-formed names are passed through by name as
 /// [`Route::V3Other`] under the single metric label `jobv3/other`.
 pub const V3_RESOURCES: &[V3Resource] = &[
     // job-execute
@@ -133,6 +133,8 @@ pub const V3_RESOURCES: &[V3Resource] = &[
     v3!(Post "save_cron"),
     v3!(Post "update_cron_status"),
     v3!(Post "delete_cron"),
+    // a document (the callback's body), published as GET
+    v3!(Get "callback_protocol"),
     // job-file-gateway
     v3!(Post "create_file_source"),
     v3!(Post "update_file_source"),
