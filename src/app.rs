@@ -10,6 +10,7 @@ use crate::config::{Config, ConfigErrors, Settings};
 use crate::metrics::Metrics;
 use crate::server::{self, Limits};
 use crate::stack::{self, ApiService, Base, Runtime};
+use crate::tls::TlsAcceptor;
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use std::future::Future;
@@ -80,6 +81,8 @@ pub struct Shim {
     source: ConfigSource,
     bound: (SocketAddr, SocketAddr),
     reload_lock: Mutex<()>,
+    /// The API listener's TLS acceptor (`[server.tls]`), its certificate reloadable.
+    tls: Option<TlsAcceptor>,
 }
 
 /// A running shim.
@@ -136,7 +139,11 @@ impl Shim {
         let config = self.source.load().map_err(|e| e.to_string())?;
         let old = self.live.load_full();
         let was = &old.runtime.settings.config;
-        if config.server != was.server
+        let server_sans_tls = crate::config::ServerConfig {
+            tls: was.server.tls.clone(),
+            ..config.server.clone()
+        };
+        if server_sans_tls != was.server
             || config.log != was.log
             || config.legacy.job_cache_capacity != was.legacy.job_cache_capacity
             || config.legacy.job_cache_ttl != was.legacy.job_cache_ttl
@@ -157,10 +164,24 @@ impl Shim {
             Some(&old.runtime),
         )
         .await?;
+        match (&self.tls, config_tls(&runtime)) {
+            // New handshakes get the new certificate; open connections keep theirs.
+            (Some(acceptor), Some(tls)) => acceptor.reload(tls)?,
+            (None, None) => {}
+            _ => tracing::warn!(
+                "server.tls was switched on or off: that takes effect only after a restart"
+            ),
+        }
         let stack = stack::assemble(&runtime, &self.base);
         self.live.store(Arc::new(Live { runtime, stack }));
         Ok(())
     }
+}
+
+/// `[server.tls]` of `runtime` when TLS is on.
+fn config_tls(runtime: &Runtime) -> Option<&crate::tls::ServerTls> {
+    let tls = &runtime.settings.config.server.tls;
+    tls.files().map(|_| tls)
 }
 
 impl Admin for Shim {
@@ -212,11 +233,13 @@ pub async fn start_with(config: Config, source: ConfigSource) -> Result<Running,
         .map_err(|e| format!("cannot listen on {}: {e}", server.admin_listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
+    let tls = TlsAcceptor::from_config(&server.tls)?;
     let base = Base::new(&settings);
     let runtime = Runtime::new(settings, &base, |k| std::env::var(k).ok(), None).await?;
     warn_unverified(&runtime);
     let upstream = crate::upstream::describe(&runtime.settings.target);
-    tracing::info!(%addr, %admin_addr, %upstream, "bk-job-shim listening");
+    let https = tls.is_some();
+    tracing::info!(%addr, %admin_addr, %upstream, https, "bk-job-shim listening");
     let stack = stack::assemble(&runtime, &base);
     let shim = Arc::new(Shim {
         live: ArcSwap::from_pointee(Live { runtime, stack }),
@@ -225,15 +248,17 @@ pub async fn start_with(config: Config, source: ConfigSource) -> Result<Running,
         source,
         bound: (addr, admin_addr),
         reload_lock: Mutex::new(()),
+        tls: tls.clone(),
     });
     let limits = Limits::of(&server);
     let (api_stop, api_rx) = watch::channel(false);
     let (admin_stop, admin_rx) = watch::channel(false);
-    let api_task = tokio::spawn(server::serve(
+    let api_task = tokio::spawn(server::serve_tls(
         listener,
         Current(shim.clone()),
         limits,
         stopped(api_rx),
+        tls,
     ));
     let admin_task = tokio::spawn(server::serve(
         admin,

@@ -157,7 +157,7 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    crate::telemetry::init(log_format.unwrap_or(config.log.format), &config.log.filter);
+    let _log = crate::telemetry::init(log_format.unwrap_or(config.log.format), &config.log.filter);
     let rt = match runtime(config.server.worker_threads) {
         Ok(rt) => rt,
         Err(e) => {
@@ -205,7 +205,7 @@ fn stub_gateway(
     options: crate::stub::StubOptions,
     log_format: Option<LogFormat>,
 ) -> ExitCode {
-    crate::telemetry::init(log_format.unwrap_or_default(), "info");
+    let _log = crate::telemetry::init(log_format.unwrap_or_default(), "info");
     let rt = match runtime(0) {
         Ok(rt) => rt,
         Err(e) => {

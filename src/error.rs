@@ -32,6 +32,15 @@ pub enum UpstreamError {
     /// A non-success HTTP status without a recognisable error body.
     #[error("upstream gateway answered HTTP {0}")]
     Status(u16),
+    /// TLS to the gateway or the egress proxy failed; `cause` names it (untrusted issuer,
+    /// wrong name, expired, client certificate refused, proxy refused CONNECT, …).
+    #[error("{cause}")]
+    Transport {
+        /// `tls` or `proxy` (metric label).
+        kind: &'static str,
+        /// What went wrong, without secrets.
+        cause: String,
+    },
 }
 
 impl UpstreamError {
@@ -44,6 +53,7 @@ impl UpstreamError {
             UpstreamError::BadBody(_) => "bad_body",
             UpstreamError::Status(s) if *s >= 500 => "status_5xx",
             UpstreamError::Status(_) => "status_4xx",
+            UpstreamError::Transport { kind, .. } => kind,
         }
     }
 }
@@ -206,7 +216,8 @@ impl ShimError {
                     UpstreamError::Connect(_)
                     | UpstreamError::Reset(_)
                     | UpstreamError::BadBody(_)
-                    | UpstreamError::Status(_) => S::BAD_GATEWAY,
+                    | UpstreamError::Status(_)
+                    | UpstreamError::Transport { .. } => S::BAD_GATEWAY,
                 };
                 (codes::THIRD_PARTY_ERROR, s, "upstream_error")
             }

@@ -36,5 +36,6 @@ pub mod stack;
 #[cfg(feature = "stub")]
 pub mod stub;
 pub mod telemetry;
+pub mod tls;
 pub mod translate;
 pub mod upstream;

@@ -16,7 +16,7 @@
 //! | `bk_job_shim_requests_total` | counter | `route`, `app_code`, `outcome`, `code` | legacy requests answered. `outcome` ∈ `ok`, `business_error`, `rejected`, `rate_limited`, `upstream_error`, `denied`; `code` is the legacy code sent to the client (`0` = ok; codes outside the known families are `other`) |
 //! | `bk_job_shim_request_duration_seconds` | histogram | `route` | time from the request arriving to its response being ready, whole shim (includes upstream time) |
 //! | `bk_job_shim_upstream_duration_seconds` | histogram | `route` | time of the upstream (JOB v3 gateway) exchange only |
-//! | `bk_job_shim_upstream_errors_total` | counter | `kind` | failed upstream exchanges; `kind` ∈ `connect`, `timeout`, `reset`, `status_5xx`, `status_4xx`, `bad_body` |
+//! | `bk_job_shim_upstream_errors_total` | counter | `kind` | failed upstream exchanges; `kind` ∈ `connect`, `timeout`, `reset`, `status_5xx`, `status_4xx`, `bad_body`, `tls` (certificate, name, validity, client certificate, handshake), `proxy` (egress proxy unreachable or refused CONNECT) |
 //! | `bk_job_shim_rate_limited_total` | counter | `app_code` | requests refused by the per-app rate limit |
 //! | `bk_job_shim_rate_limit_backend_errors_total` | counter | — | rate-limit backend (Redis) failures; the request was then let through or refused per `rate_limit.fail_open` |
 //! | `bk_job_shim_translation_rejects_total` | counter | `route`, `reason` | legacy bodies that could not be translated to v3 |
@@ -80,6 +80,8 @@ const UPSTREAM_ERROR_KINDS: &[&str] = &[
     "status_5xx",
     "status_4xx",
     "bad_body",
+    "tls",
+    "proxy",
 ];
 
 /// Label value used for app codes not named in the config, and for unknown enum values.
@@ -371,7 +373,7 @@ impl Metrics {
     /// Counts one failed upstream exchange: `bk_job_shim_upstream_errors_total{kind}`.
     ///
     /// `kind` is one of `connect`, `timeout`, `reset`, `status_5xx`, `status_4xx`,
-    /// `bad_body`; anything else is recorded as `other`.
+    /// `bad_body`, `tls`, `proxy`; anything else is recorded as `other`.
     pub fn upstream_error(&self, kind: &str) {
         inc(
             &self.upstream_errors,

@@ -7,7 +7,9 @@
 //! closed at once. When `shutdown` resolves the listener is closed (new connections are
 //! refused), idle keep-alive connections are closed, and in-flight requests get
 //! `limits.grace` to finish. Each request carries its [`Peer`] address as an extension.
+//! [`serve_tls`] does the same over TLS (`[server.tls]`).
 
+use crate::tls::TlsAcceptor;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -64,6 +66,26 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    serve_tls(listener, service, limits, shutdown, None).await
+}
+
+/// [`serve`], over TLS when `tls` is set: each connection's handshake runs in its own task
+/// within `limits.header_read_timeout`; the certificate is whatever `tls` serves at that
+/// moment (see [`TlsAcceptor::reload`]).
+pub async fn serve_tls<S, B>(
+    listener: TcpListener,
+    service: S,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+    tls: Option<TlsAcceptor>,
+) -> bool
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let graceful = GracefulShutdown::new();
     // HTTP/1.1 only: legacy ESB clients never spoke h2c, and without protocol sniffing a
     // connection that sends nothing is covered by the header-read timeout.
@@ -99,6 +121,30 @@ where
                 req.extensions_mut().insert(Peer(peer));
                 req
             });
+        if let Some(acceptor) = &tls {
+            let handshake = tokio::time::timeout(limits.header_read_timeout, {
+                let acceptor = acceptor.clone();
+                async move { acceptor.accept(stream).await }
+            });
+            let (builder, watcher) = (builder.clone(), graceful.watcher());
+            tokio::spawn(async move {
+                let stream = match handshake.await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        return tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                };
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+                    .into_owned();
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                drop(slot);
+            });
+            continue;
+        }
         let conn = builder
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
             .into_owned();

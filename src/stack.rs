@@ -110,6 +110,9 @@ pub struct Runtime {
     pub limiter: RateLimiter,
     /// Where requests go.
     pub upstream: UpstreamService,
+    /// Digest of the `[upstream.tls]` files the upstream client was built from: a reload
+    /// rebuilds the client when a CA bundle or client certificate changed on disk.
+    pub upstream_files: u64,
     /// The shim's own app identity (`auth.mode = "app"`).
     pub app: AppIdentity,
     /// Inbound JWT verification (`auth.jwt.required`).
@@ -137,13 +140,21 @@ impl Runtime {
         // One Redis connection for the limiter and the job cache: a reload that changes
         // the Redis settings moves both.
         base.jobs.set_redis(limiter.redis_conn().cloned());
+        // Keep the pooled client (and its warm connections) unless `[upstream]` or one of
+        // its TLS files changed; a new client is swapped in whole with the runtime.
+        let upstream_files = c.upstream.tls.files_digest();
         let upstream = match previous {
-            Some(p) if p.settings.config.upstream == c.upstream => p.upstream.clone(),
+            Some(p)
+                if p.settings.config.upstream == c.upstream
+                    && p.upstream_files == upstream_files =>
+            {
+                p.upstream.clone()
+            }
             _ => upstream::build(
                 &settings,
                 #[cfg(feature = "stub")]
                 &base.stub,
-            ),
+            )?,
         };
         #[cfg(not(feature = "stub"))]
         let _ = base;
@@ -151,6 +162,7 @@ impl Runtime {
             settings: Arc::new(settings),
             limiter,
             upstream,
+            upstream_files,
             app,
             jwt,
         })

@@ -35,6 +35,8 @@ pub struct ServerConfig {
     /// Runtime worker threads; 0 = one per CPU. A sidecar sharing a Pod's CPUs often does
     /// best with 1 (no cross-thread wake-ups).
     pub worker_threads: usize,
+    /// `[server.tls]`: serve the API listener over TLS (certificate re-read on SIGHUP).
+    pub tls: crate::tls::ServerTls,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +52,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_in_flight: 10_000,
             worker_threads: 0,
+            tls: crate::tls::ServerTls::default(),
         }
     }
 }
@@ -75,5 +78,6 @@ impl ServerConfig {
         if self.max_body_bytes == 0 {
             p.push("server.max_body_bytes must be > 0".to_owned());
         }
+        p.extend(self.tls.validate());
     }
 }

@@ -24,6 +24,13 @@ pub struct UpstreamConfig {
     pub pool_max_idle_per_host: usize,
     /// Fixed headers added to every upstream request (e.g. `X-Bk-Tenant-Id`).
     pub headers: BTreeMap<String, String>,
+    /// Egress proxy (`http://[user:password@]host:port`): connections are tunnelled with
+    /// CONNECT; `NO_PROXY` hosts connect directly.
+    pub proxy: Option<String>,
+    /// `auto`: ALPN h2 when an https gateway offers it; `never`: HTTP/1.1 only.
+    pub http2: crate::tls::Http2Mode,
+    /// `[upstream.tls]`: trust, client certificate and server name for https upstreams.
+    pub tls: crate::tls::UpstreamTls,
 }
 
 impl Default for UpstreamConfig {
@@ -35,6 +42,9 @@ impl Default for UpstreamConfig {
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle_per_host: 64,
             headers: BTreeMap::new(),
+            proxy: None,
+            http2: crate::tls::Http2Mode::Auto,
+            tls: crate::tls::UpstreamTls::default(),
         }
     }
 }
@@ -44,7 +54,7 @@ impl Default for UpstreamConfig {
 pub enum Target {
     /// The built-in emulator (`url = "stub"`).
     Stub,
-    /// A gateway stage base such as `http://bkapi.example.com/api/bk-job/prod`.
+    /// A gateway stage base such as `https://bkapi.example.com/api/bk-job/prod`.
     Http(Uri),
 }
 
@@ -79,18 +89,15 @@ impl UpstreamConfig {
                  X-Bkapi-Authorization instead"
                     .to_owned(),
             ),
-            Ok(u) if matches!(u.scheme_str(), Some("http")) && u.host().is_some() => {
+            Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
                 if u.query().is_some() {
                     Err(format!("upstream.url `{url}` must not have a query string"))
                 } else {
                     Ok(Target::Http(u))
                 }
             }
-            Ok(u) if matches!(u.scheme_str(), Some("https")) => Err(format!(
-                "upstream.url `{url}`: https is not supported in-process; terminate TLS in a sidecar or use http"
-            )),
             _ => Err(format!(
-                "upstream.url `{url}` must be `stub` or an http:// URL such as http://bkapi.example.com/api/bk-job/prod"
+                "upstream.url `{url}` must be `stub` or an http(s):// URL such as https://bkapi.example.com/api/bk-job/prod"
             )),
         }
     }
@@ -142,5 +149,9 @@ impl UpstreamConfig {
         if let Err(e) = self.fixed_headers() {
             p.extend(e);
         }
+        if let Some(proxy) = &self.proxy {
+            p.extend(crate::tls::config::proxy_problems(proxy));
+        }
+        p.extend(self.tls.validate());
     }
 }

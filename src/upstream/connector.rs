@@ -1,17 +1,22 @@
-//! How connections to the upstream are made. One function, so that another connector
-//! (TLS, an egress proxy) can be swapped in without touching the client.
+//! How connections to the upstream are made. One function, so that the client does not
+//! care whether it speaks plain TCP, TLS, or goes through an egress proxy.
 
 use crate::config::UpstreamConfig;
-use hyper_util::client::legacy::connect::HttpConnector;
+use crate::tls::{ConnectorSettings, HttpsConnector, egress, https_connector};
 
-/// The connector type the client is built over.
-pub type Connector = HttpConnector;
+/// The connector type the client is built over: rustls over a direct or CONNECT-tunnelled
+/// TCP connection (see [`crate::tls`]).
+pub type Connector = HttpsConnector;
 
-/// Plain TCP with `upstream.connect_timeout` and `TCP_NODELAY`.
-pub fn connector(cfg: &UpstreamConfig) -> Connector {
-    let mut c = HttpConnector::new();
-    c.set_connect_timeout(Some(cfg.connect_timeout));
-    c.set_nodelay(true);
-    c.enforce_http(true);
-    c
+/// The connector for `[upstream]`: `https` tells whether the URL is `https://` (only then
+/// are trust roots and certificates loaded). `NO_PROXY` is read from the environment.
+pub fn connector(cfg: &UpstreamConfig, https: bool) -> Result<Connector, String> {
+    let settings = ConnectorSettings {
+        tls: cfg.tls.clone(),
+        http2: cfg.http2,
+        proxy: cfg.proxy.clone(),
+        no_proxy: egress::no_proxy_from_env(),
+        connect_timeout: cfg.connect_timeout,
+    };
+    https_connector(&settings, https)
 }

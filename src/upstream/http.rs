@@ -17,14 +17,16 @@ use std::time::Duration;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-/// The boxed upstream for the stage base `base`.
-pub fn service(base: &Uri, cfg: &UpstreamConfig) -> UpstreamService {
+/// The boxed upstream for the stage base `base`. Fails when the TLS files cannot be
+/// used (validation has normally said so before).
+pub fn service(base: &Uri, cfg: &UpstreamConfig) -> Result<UpstreamService, String> {
+    let https = base.scheme_str() == Some("https");
     let client = Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .pool_idle_timeout(cfg.pool_idle_timeout)
         .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
-        .build(connector(cfg));
+        .build(connector(cfg, https)?);
     let exchange = Exchange {
         client,
         base: base.to_string().trim_end_matches('/').to_owned(),
@@ -35,7 +37,7 @@ pub fn service(base: &Uri, cfg: &UpstreamConfig) -> UpstreamService {
         .timeout(timeout)
         .retry(ConnectRetry { left: 1 })
         .service(exchange);
-    BoxCloneSyncService::new(svc)
+    Ok(BoxCloneSyncService::new(svc))
 }
 
 fn to_upstream_error(e: tower::BoxError, timeout: Duration) -> UpstreamError {
@@ -122,8 +124,16 @@ impl tower::retry::Policy<Request<Bytes>, Reply, UpstreamError> for ConnectRetry
     }
 }
 
-/// Turn a client error into an [`UpstreamError`] with the root cause's text.
+/// Turn a client error into an [`UpstreamError`]: a TLS or egress-proxy failure with its
+/// cause (never retried: retrying cannot fix a certificate, and a TLS error after the
+/// handshake may come after the request was sent), else the root cause's text.
 fn classify(e: &hyper_util::client::legacy::Error) -> UpstreamError {
+    if let Some(f) = crate::tls::classify(e) {
+        return UpstreamError::Transport {
+            kind: f.kind.label(),
+            cause: f.cause,
+        };
+    }
     let mut cause = String::new();
     let mut src: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = src {

@@ -44,9 +44,13 @@ pub struct Reply {
 pub type UpstreamService = BoxCloneSyncService<Request<Bytes>, Reply, UpstreamError>;
 
 /// The upstream for `settings` (`upstream.url`). `stub` is the emulator to use for
-/// `url = "stub"` (its job state outlives configuration reloads).
-pub fn build(settings: &Settings, #[cfg(feature = "stub")] stub: &stub::Stub) -> UpstreamService {
-    match &settings.target {
+/// `url = "stub"` (its job state outlives configuration reloads). Fails when the TLS
+/// files of `[upstream.tls]` cannot be used.
+pub fn build(
+    settings: &Settings,
+    #[cfg(feature = "stub")] stub: &stub::Stub,
+) -> Result<UpstreamService, String> {
+    Ok(match &settings.target {
         #[cfg(feature = "stub")]
         Target::Stub => BoxCloneSyncService::new(stub.clone()),
         #[cfg(not(feature = "stub"))]
@@ -55,8 +59,8 @@ pub fn build(settings: &Settings, #[cfg(feature = "stub")] stub: &stub::Stub) ->
                 "this build has no built-in emulator (cargo feature `stub`)".to_owned(),
             ))
         })),
-        Target::Http(base) => http::service(base, &settings.config.upstream),
-    }
+        Target::Http(base) => http::service(base, &settings.config.upstream)?,
+    })
 }
 
 /// Short description for logs. Safe to print: validation rejects upstream URLs that
