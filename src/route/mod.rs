@@ -2,8 +2,8 @@
 //! (with the caller's [`UpstreamAuth`] and the [`Route`] as request extensions), drives
 //! the upstream calls the legacy call needs and answers the legacy reply:
 //!
-//! * submit and pass-through calls ([`submit`]): one call; a started job is remembered
-//!   for later status calls;
+//! * submit and pass-through calls ([`submit`]): one call (a [`Single`](crate::translate::exchange::Single) exchange); a
+//!   started job is remembered for later status calls;
 //! * every other call is a pure exchange of `crate::translate` (the 16 calls of
 //!   `translate::calls`, and `get_job_instance_status` / `get_job_instance_log` of
 //!   `translate::polling`) that [`exchange`] drives: adding a call never touches this
@@ -143,7 +143,12 @@ async fn handle(shared: Arc<Shared>, req: Request<UpstreamRequest>) -> Resp {
         | Route::FastExecuteScript
         | Route::FastPushFile
         | Route::V3(_)
-        | Route::V3Other(_) => submit::submit(&shared, &mut calls, &route, &request, caller).await,
+        | Route::V3Other(_) => {
+            let ex = submit::exchange(&route, request, caller);
+            let (answer, w) = exchange::run(&shared, &mut calls, ex).await;
+            warnings = w;
+            answer
+        }
     };
     let mut resp = match answer {
         Ok((body, code)) => {
