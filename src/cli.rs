@@ -65,6 +65,7 @@ pub enum Command {
         file: PathBuf,
     },
     /// Run the built-in emulator of the bk-job v3 gateway.
+    #[cfg(feature = "stub")]
     StubGateway {
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:8081")]
@@ -124,6 +125,7 @@ pub fn main() -> ExitCode {
             file,
         } => translate_cmd(&path, steps, config, file),
         Command::CheckConfig { file } => check_config(&file),
+        #[cfg(feature = "stub")]
         Command::StubGateway {
             listen,
             base_path,
@@ -200,6 +202,7 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
     })
 }
 
+#[cfg(feature = "stub")]
 fn stub_gateway(
     listen: SocketAddr,
     options: crate::stub::StubOptions,

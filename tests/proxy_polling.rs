@@ -1,5 +1,7 @@
 //! Legacy polling through the server: get_job_instance_status / get_job_instance_log
 //! against the stub gateway over HTTP and against a scripted mock.
+// These tests drive the built-in emulator (cargo feature `stub`, on by default).
+#![cfg(feature = "stub")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;

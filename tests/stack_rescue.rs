@@ -2,6 +2,8 @@
 //! no port bound) with a mock upstream service: a panic becomes the legacy envelope, the
 //! request deadline covers every upstream call of a request, and a request over
 //! `server.max_in_flight` is answered at once with "busy".
+// These tests drive the built-in emulator (cargo feature `stub`, on by default).
+#![cfg(feature = "stub")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;

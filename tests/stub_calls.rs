@@ -1,5 +1,7 @@
 //! The emulator's gateway table agrees with the shim's `jobv3` table on every method, refuses
 //! the other method as the gateway does, and its catalog lists and details agree.
+// These tests drive the built-in emulator (cargo feature `stub`, on by default).
+#![cfg(feature = "stub")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bk_job_shim::stub::{StubGateway, StubOptions};

@@ -1,3 +1,5 @@
+// These tests drive the built-in emulator (cargo feature `stub`, on by default).
+#![cfg(feature = "stub")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The built-in bk-job v3 gateway emulator (`bk_job_shim::stub`).
 

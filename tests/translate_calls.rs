@@ -1,3 +1,5 @@
+// These tests drive the built-in emulator (cargo feature `stub`, on by default).
+#![cfg(feature = "stub")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Golden tests of the legacy calls that are exchanges: legacy request → v3 calls → legacy
 //! reply, with no server.

@@ -81,7 +81,15 @@ impl UpstreamConfig {
     pub fn target(&self) -> Result<Target, String> {
         let url = self.url.as_str();
         if url == "stub" {
-            return Ok(Target::Stub);
+            return if cfg!(feature = "stub") {
+                Ok(Target::Stub)
+            } else {
+                Err(
+                    "upstream.url = \"stub\" needs the built-in emulator, which this build \
+                     leaves out (cargo feature `stub`): set the gateway's URL"
+                        .to_owned(),
+                )
+            };
         }
         match url.parse::<Uri>() {
             Ok(u) if u.authority().is_some_and(|a| a.as_str().contains('@')) => Err(
