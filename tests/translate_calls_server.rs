@@ -2,6 +2,8 @@
 //! all 21 translated calls answer; ESB's transports (form bodies, GET with a query string)
 //! work for every call; an identity taken only from the `bk_token` cookie never changes
 //! anything through a GET or a form POST; the calls JOB v3 has no equivalent for say so.
+// These tests drive the built-in emulator (cargo feature `stub`, on by default).
+#![cfg(feature = "stub")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
