@@ -330,96 +330,9 @@ fn step(
     out.insert("name".into(), s.get("name").cloned().unwrap_or(Value::Null));
     out.insert("type".into(), json!(ty));
     out.insert("order".into(), json!(order));
-    let alias = |a: Option<&Value>| -> Value {
-        a.and_then(|a| {
-            a.get("alias")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .or_else(|| {
-                    a.get("id")
-                        .and_then(Value::as_i64)
-                        .and_then(|id| aliases.get(&id).cloned())
-                })
-        })
-        .map_or(Value::Null, Value::from)
-    };
     match ty {
-        STEP_SCRIPT => {
-            let info = s.get("script_info").unwrap_or(&Value::Null);
-            let version = info.get("script_version_id").and_then(Value::as_i64);
-            let content = match info.get("script_content").and_then(Value::as_str) {
-                Some(c) if !c.is_empty() => Value::from(plain(c)),
-                _ => version
-                    .and_then(|v| contents.get(&v).cloned())
-                    .map_or(Value::Null, Value::from),
-            };
-            // JOB 3.x's v2 puts the script source into `type`.
-            if let Some(source) = info.get("script_type").and_then(Value::as_i64) {
-                out.insert("type".into(), json!(source));
-            }
-            out.insert("script_id".into(), json!(version));
-            out.insert("script_content".into(), content);
-            out.insert(
-                "script_type".into(),
-                info.get("script_language").cloned().unwrap_or(Value::Null),
-            );
-            out.insert(
-                "script_param".into(),
-                info.get("script_param")
-                    .and_then(Value::as_str)
-                    .map_or(Value::Null, |p| Value::from(plain(p))),
-            );
-            out.insert(
-                "script_timeout".into(),
-                info.get("script_timeout").cloned().unwrap_or(Value::Null),
-            );
-            out.insert(
-                "is_param_sensitive".into(),
-                info.get("is_param_sensitive").cloned().unwrap_or(json!(0)),
-            );
-            out.insert("account".into(), alias(info.get("account")));
-            out.insert(
-                "account_id".into(),
-                info.pointer("/account/id").cloned().unwrap_or(Value::Null),
-            );
-            hosts_into(&mut out, info.get("server"));
-        }
-        STEP_FILE => {
-            let info = s.get("file_info").unwrap_or(&Value::Null);
-            let sources = info
-                .get("file_source_list")
-                .and_then(Value::as_array)
-                .map(|l| {
-                    l.iter()
-                        .map(|src| {
-                            let mut f = Map::new();
-                            f.insert(
-                                "files".into(),
-                                src.get("file_list").cloned().unwrap_or(json!([])),
-                            );
-                            f.insert("account".into(), alias(src.get("account")));
-                            hosts_into(&mut f, src.get("server"));
-                            f.insert(
-                                "file_type".into(),
-                                src.get("file_type").cloned().unwrap_or(Value::Null),
-                            );
-                            f.insert(
-                                "file_source_id".into(),
-                                src.get("file_source_id").cloned().unwrap_or(Value::Null),
-                            );
-                            Value::Object(f)
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default();
-            out.insert("file_source".into(), Value::Array(sources));
-            let dest = info.get("file_destination").unwrap_or(&Value::Null);
-            out.insert(
-                "file_target_path".into(),
-                dest.get("path").cloned().unwrap_or(Value::Null),
-            );
-            out.insert("account".into(), alias(dest.get("account")));
-        }
+        STEP_SCRIPT => script_step(&mut out, s, aliases, contents),
+        STEP_FILE => file_step(&mut out, s, aliases),
         STEP_APPROVAL => {
             out.insert(
                 "confirm_message".into(),
@@ -431,6 +344,111 @@ fn step(
         _ => {}
     }
     Value::Object(out)
+}
+
+/// The legacy account name of a v3 `account` (its alias, else the alias of its id).
+fn account_alias(a: Option<&Value>, aliases: &BTreeMap<i64, String>) -> Value {
+    a.and_then(|a| {
+        a.get("alias")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| {
+                a.get("id")
+                    .and_then(Value::as_i64)
+                    .and_then(|id| aliases.get(&id).cloned())
+            })
+    })
+    .map_or(Value::Null, Value::from)
+}
+
+/// The fields of a script step (`script_info`), the cited script's content included.
+fn script_step(
+    out: &mut Map<String, Value>,
+    s: &Value,
+    aliases: &BTreeMap<i64, String>,
+    contents: &BTreeMap<i64, String>,
+) {
+    let info = s.get("script_info").unwrap_or(&Value::Null);
+    let version = info.get("script_version_id").and_then(Value::as_i64);
+    let content = match info.get("script_content").and_then(Value::as_str) {
+        Some(c) if !c.is_empty() => Value::from(plain(c)),
+        _ => version
+            .and_then(|v| contents.get(&v).cloned())
+            .map_or(Value::Null, Value::from),
+    };
+    // JOB 3.x's v2 puts the script source into `type`.
+    if let Some(source) = info.get("script_type").and_then(Value::as_i64) {
+        out.insert("type".into(), json!(source));
+    }
+    out.insert("script_id".into(), json!(version));
+    out.insert("script_content".into(), content);
+    out.insert(
+        "script_type".into(),
+        info.get("script_language").cloned().unwrap_or(Value::Null),
+    );
+    out.insert(
+        "script_param".into(),
+        info.get("script_param")
+            .and_then(Value::as_str)
+            .map_or(Value::Null, |p| Value::from(plain(p))),
+    );
+    out.insert(
+        "script_timeout".into(),
+        info.get("script_timeout").cloned().unwrap_or(Value::Null),
+    );
+    out.insert(
+        "is_param_sensitive".into(),
+        info.get("is_param_sensitive").cloned().unwrap_or(json!(0)),
+    );
+    out.insert(
+        "account".into(),
+        account_alias(info.get("account"), aliases),
+    );
+    out.insert(
+        "account_id".into(),
+        info.pointer("/account/id").cloned().unwrap_or(Value::Null),
+    );
+    hosts_into(out, info.get("server"));
+}
+
+/// The fields of a file step (`file_info`): sources, target path and account.
+fn file_step(out: &mut Map<String, Value>, s: &Value, aliases: &BTreeMap<i64, String>) {
+    let info = s.get("file_info").unwrap_or(&Value::Null);
+    let sources = info
+        .get("file_source_list")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().map(|src| file_source(src, aliases)).collect())
+        .unwrap_or_default();
+    out.insert("file_source".into(), Value::Array(sources));
+    let dest = info.get("file_destination").unwrap_or(&Value::Null);
+    out.insert(
+        "file_target_path".into(),
+        dest.get("path").cloned().unwrap_or(Value::Null),
+    );
+    out.insert(
+        "account".into(),
+        account_alias(dest.get("account"), aliases),
+    );
+}
+
+/// One legacy `file_source[]` item of a v3 `file_source_list[]` item.
+fn file_source(src: &Value, aliases: &BTreeMap<i64, String>) -> Value {
+    let mut f = Map::new();
+    f.insert(
+        "files".into(),
+        src.get("file_list").cloned().unwrap_or(json!([])),
+    );
+    f.insert("account".into(), account_alias(src.get("account"), aliases));
+    hosts_into(&mut f, src.get("server"));
+    f.insert(
+        "file_type".into(),
+        src.get("file_type").cloned().unwrap_or(Value::Null),
+    );
+    f.insert(
+        "file_source_id".into(),
+        src.get("file_source_id").cloned().unwrap_or(Value::Null),
+    );
+    Value::Object(f)
 }
 
 /// `ip_list` and `custom_query_id` of a v3 `server`.
