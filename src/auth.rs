@@ -97,6 +97,11 @@ pub fn check_app_code(app: &str) -> Result<(), ShimError> {
 }
 
 impl Caller {
+    /// True when the caller sent an `X-Bkapi-Authorization` header.
+    pub fn has_auth_header(&self) -> bool {
+        self.header.is_some()
+    }
+
     /// Replace the claimed identity with a verified one (inbound JWT): the app code, and
     /// the JWT's user. The caller's own user claims (`bk_username`, `bk_token`,
     /// `access_token`) are dropped; a JWT without a user is refused under

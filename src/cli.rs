@@ -345,7 +345,15 @@ fn translate_cmd(
     let mut options = Options::default();
     if let Some(c) = config {
         match Config::load(Some(&c), std::env::vars()) {
-            Ok(c) => options.steps = c.legacy.steps,
+            Ok(c) => {
+                options.steps = c.legacy.steps;
+                options.routes = c.routes;
+                options.calls.max_rows = c.paging.max_rows;
+                options.calls.page_len = c.paging.page_length;
+                if let Ok(tz) = c.legacy.tz() {
+                    options.calls.tz = tz;
+                }
+            }
             Err(e) => {
                 eprintln!("bk-job-shim: invalid configuration:\n{e}");
                 return ExitCode::from(EXIT_CONFIG);

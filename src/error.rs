@@ -67,6 +67,14 @@ pub enum ShimError {
     /// A method other than GET/POST.
     #[error("method {0} is not allowed, use POST (or GET for query APIs)")]
     MethodNotAllowed(String),
+    /// A GET or form POST that would change something, whose only user identity is the
+    /// `bk_token` cookie (a page on another site could send it): refused, never forwarded.
+    #[error(
+        "a {0} cannot start, stop or change anything with the bk_token cookie as the only \
+         identity (cross-site request guard): send the credentials as parameters or in \
+         X-Bkapi-Authorization, or POST the call as JSON"
+    )]
+    CookieOnly(&'static str),
     /// Body over `server.max_body_bytes`.
     #[error("request body exceeds the limit of {0} bytes")]
     BodyTooLarge(usize),
@@ -193,6 +201,9 @@ impl ShimError {
                 S::METHOD_NOT_ALLOWED,
                 "rejected",
             ),
+            ShimError::CookieOnly(_) => {
+                (codes::COMPONENT_NOT_FOUND, S::METHOD_NOT_ALLOWED, "denied")
+            }
             ShimError::BodyTooLarge(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
             ShimError::BodyRead(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
             ShimError::Protocol(e) => (codes::ARGUMENT_ERROR, e.status(), "rejected"),
@@ -351,6 +362,7 @@ mod tests {
         let all = [
             ShimError::NotFound("x".into()),
             ShimError::MethodNotAllowed("PUT".into()),
+            ShimError::CookieOnly("GET"),
             ShimError::BodyTooLarge(10),
             ShimError::Translate(TranslateError::new(RejectReason::Type, "bk_job_id", "x")),
             ShimError::MissingAppCode,

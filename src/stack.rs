@@ -272,6 +272,12 @@ where
             TranslateLayer::new(
                 Options {
                     steps: c.legacy.steps,
+                    calls: crate::translate::calls::CallOptions {
+                        tz: rt.settings.tz,
+                        max_rows: c.paging.max_rows,
+                        page_len: c.paging.page_length,
+                    },
+                    routes: c.routes,
                 },
                 &c.auth.callback_hosts,
                 base.metrics.clone(),

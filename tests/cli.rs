@@ -101,6 +101,11 @@ fn example_config_parses_and_sets_every_key() {
         "__default",
         "format",
         "filter",
+        "[routes]",
+        "fast_execute_script",
+        "[paging]",
+        "max_rows",
+        "page_length",
     ] {
         assert!(
             text.contains(key),

@@ -6,11 +6,12 @@
 //! errors. [`Config::problems`] lists every problem at once (used by `check-config`).
 //!
 //! One file per section (`server.rs`, `upstream.rs`, `legacy.rs`, `auth.rs`,
-//! `ratelimit.rs`, `log.rs`), each a serde struct with `deny_unknown_fields`,
+//! `ratelimit.rs`, `log.rs`; `calls.rs` for `[routes]` and `[paging]`), each a serde struct with `deny_unknown_fields`,
 //! `humantime-serde` durations and its own `validate`. [`Settings`] is the validated,
 //! typed form the stack is built from: nothing is parsed again on the request path.
 
 mod auth;
+mod calls;
 mod env;
 mod legacy;
 mod log;
@@ -20,6 +21,7 @@ mod settings;
 mod upstream;
 
 pub use auth::{AuthConfig, AuthMode};
+pub use calls::{FastExecuteScriptTarget, PagingConfig, RoutesConfig};
 pub use legacy::{ErrorStatus, LegacyConfig};
 pub use log::{LogConfig, LogFormat};
 pub use ratelimit::RateLimitConfig;
@@ -50,6 +52,10 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[routes]`.
+    pub routes: RoutesConfig,
+    /// `[paging]`.
+    pub paging: PagingConfig,
 }
 
 /// Every problem found in a configuration.
@@ -70,8 +76,16 @@ impl std::fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-pub(crate) const SECTIONS: [&str; 6] =
-    ["server", "upstream", "legacy", "auth", "rate_limit", "log"];
+pub(crate) const SECTIONS: [&str; 8] = [
+    "server",
+    "upstream",
+    "legacy",
+    "auth",
+    "rate_limit",
+    "log",
+    "routes",
+    "paging",
+];
 
 /// Re-check a section that failed to deserialize key by key, so that every bad key is
 /// reported with its name (serde stops at the first error and does not name the key).
@@ -92,6 +106,8 @@ fn key_problems(section: &str, value: &toml::Value, whole: &str) -> Vec<String> 
                 "auth" => check::<AuthConfig>(single),
                 "rate_limit" => check::<RateLimitConfig>(single),
                 "log" => check::<LogConfig>(single),
+                "routes" => check::<RoutesConfig>(single),
+                "paging" => check::<PagingConfig>(single),
                 _ => None,
             };
             if let Some(e) = err {
@@ -146,6 +162,8 @@ impl Config {
                 "auth" => value.clone().try_into().map(|v| config.auth = v),
                 "rate_limit" => value.clone().try_into().map(|v| config.rate_limit = v),
                 "log" => value.clone().try_into().map(|v| config.log = v),
+                "routes" => value.clone().try_into().map(|v| config.routes = v),
+                "paging" => value.clone().try_into().map(|v| config.paging = v),
                 other => {
                     problems.push(format!(
                         "unknown section `[{other}]` (expected one of {})",
@@ -176,6 +194,8 @@ impl Config {
         self.auth.validate(&mut p);
         ratelimit::validate(&self.rate_limit, &mut p);
         self.log.validate(&mut p);
+        calls::validate_routes(&self.routes, &self.auth, &mut p);
+        calls::validate_paging(&self.paging, &mut p);
         p
     }
 

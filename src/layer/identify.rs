@@ -113,6 +113,13 @@ impl IdentifyLayer {
             Ok(c) => c,
             Err(e) => return (Err(e), Cow::Borrowed("none")),
         };
+        if verified.is_none() {
+            if let Some(kind) = call.guarded {
+                if cookie_only(&caller, &parts.headers) {
+                    return (Err(ShimError::CookieOnly(kind)), Cow::Borrowed("none"));
+                }
+            }
+        }
         if let Some(Verified(id)) = verified {
             // The verified identity replaces what the caller claims (allow-list, limiter,
             // metrics, and what the gateway is told).
@@ -142,4 +149,15 @@ impl IdentifyLayer {
         };
         (result, label)
     }
+}
+
+/// True when the caller names no user (no header, `bk_token`, `access_token` or user
+/// name) but sends a `bk_token` cookie: the cookie would be its only identity.
+fn cookie_only(caller: &Caller, headers: &http::HeaderMap) -> bool {
+    let c = &caller.credentials;
+    !caller.has_auth_header()
+        && c.bk_token.is_none()
+        && c.access_token.is_none()
+        && c.username.is_none()
+        && auth::cookie(headers, "bk_token").is_some()
 }

@@ -1,13 +1,16 @@
 //! The legacy call: route and method, then the body under its size and time limits,
 //! parsed into a JSON object ([`LegacyCall`], with the [`Route`] as a request extension).
 //!
-//! * An unknown path answers `1306404`; a method other than POST (or GET for query
-//!   routes) too.
+//! * An unknown path answers `1306404`; a method other than POST or GET too.
 //! * A body over `server.max_body_bytes` is refused by its `Content-Length` before
 //!   reading, or as soon as the limit is crossed while reading (`1306406`, and the
 //!   connection is closed: the rest of the body was not read); a body that does not
 //!   arrive within `server.body_read_timeout` answers `1306406`.
-//! * A GET without a body takes its parameters from the query string.
+//! * A GET without a body takes its parameters from the query string; a POST body is JSON
+//!   or `application/x-www-form-urlencoded` (`translate::transport`: text values typed,
+//!   lists as JSON text), as ESB took them.
+//! * The `bk_token` cookie may identify the caller of a read-only GET or of a JSON POST,
+//!   never of a GET or form POST that changes something (CSRF).
 //! * Before anything is read, the head is checked (`crate::protocol`: `CONNECT`, exactly
 //!   one `Host`, plain `chunked` only).
 //! * Before the body becomes a tree, its bytes pass the JSON budget (`crate::budget`:
@@ -40,6 +43,9 @@ pub struct LegacyCall {
     /// Whether the `bk_token` cookie may identify the caller: read-only GETs and
     /// `application/json` POSTs, which a page on another site cannot send without CORS.
     pub cookie_allowed: bool,
+    /// `Some("GET")` / `Some("form POST")` for a call that changes something sent in a
+    /// way another site can forge: refused when the cookie is its only user identity.
+    pub guarded: Option<&'static str>,
 }
 
 /// Limits of the legacy body.
@@ -136,9 +142,11 @@ impl LegacyBodyLayer {
             .map_err(ShimError::Protocol)?;
         let route = Route::from_path(parts.uri.path())
             .ok_or_else(|| ShimError::NotFound(shorten(parts.uri.path(), 200)))?;
+        // ESB took GET or POST for every call; what a GET may change is limited by the
+        // cookie rule below.
         let is_get = match parts.method {
             http::Method::POST => false,
-            http::Method::GET if route.is_query() => true,
+            http::Method::GET => true,
             ref m => return Err(ShimError::MethodNotAllowed(m.to_string())),
         };
         // A body that may be large holds a permit while it is buffered and parsed.
@@ -163,24 +171,47 @@ impl LegacyBodyLayer {
             ))
         })??;
         let query = translate::query::parse_query(parts.uri.query().unwrap_or(""));
+        let kind = translate::transport::BodyKind::from_content_type(
+            parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
         let params = if is_get && body.is_empty() {
-            query.clone()
+            translate::transport::typed(query.clone())
         } else {
+            // Before the body becomes a tree: the JSON budget (a form body is not JSON
+            // and passes; its values are small by the body limit).
             crate::budget::check(&body, &self.budget).or_else(|e| match e {
-                // Not JSON: the parser below says why.
                 crate::budget::BudgetError::Invalid => Ok(()),
                 e => Err(ShimError::Budget(e)),
             })?;
-            translate::parse_body(&body).map_err(|e| {
-                self.metrics
-                    .translation_reject(route.name(), e.reason.as_str());
-                ShimError::Translate(e)
-            })?
+            translate::transport::body_params(&body, kind)
+        }
+        .map_err(|e| {
+            self.metrics
+                .translation_reject(route.name(), e.reason.as_str());
+            ShimError::Translate(e)
+        })?;
+        // CSRF: an identity from the `bk_token` cookie alone may read through a GET, but
+        // changes something only through a JSON POST (which another site cannot send
+        // without CORS).
+        let cookie_allowed = if is_get {
+            !route.is_mutating()
+        } else {
+            is_json(&parts.headers)
+        };
+        let guarded = match (route.is_mutating(), is_get, kind) {
+            (false, ..) => None,
+            (true, true, _) => Some("GET"),
+            (true, false, translate::transport::BodyKind::Form) => Some("form POST"),
+            (true, false, translate::transport::BodyKind::Json) => None,
         };
         let call = LegacyCall {
             params,
             query,
-            cookie_allowed: is_get || is_json(&parts.headers),
+            cookie_allowed,
+            guarded,
         };
         parts.extensions.insert(route);
         Ok(Request::from_parts(parts, call))
@@ -289,9 +320,11 @@ mod tests {
             Some(ShimError::MethodNotAllowed(_))
         ));
         assert!(matches!(
-            failure(req("GET", EXEC, "")).await,
+            failure(req("DELETE", EXEC, "")).await,
             Some(ShimError::MethodNotAllowed(_))
         ));
+        // GET is accepted for every call (the cookie rule limits what it may change).
+        assert_eq!(failure(req("GET", EXEC, "")).await, None);
         assert_eq!(
             failure(req("POST", EXEC, "{\"a\":12345}")).await,
             Some(ShimError::BodyTooLarge(8))

@@ -8,6 +8,7 @@ use super::legacy_body::LegacyCall;
 use super::{BoxFuture, Resp, refuse, take};
 use crate::error::ShimError;
 use crate::metrics::Metrics;
+use crate::translate::exchange::PendingExchange;
 use crate::translate::{self, Options, Route, Translated, UpstreamRequest};
 use http::{HeaderValue, Request};
 use serde_json::Value;
@@ -88,10 +89,17 @@ where
                 Ok(r) => r,
                 Err(e) => return Ok(refuse(e)),
             };
+            let (request, exchange) = request;
+            let mut parts = parts;
+            if let Some(ex) = exchange {
+                parts.extensions.insert(ex);
+            }
             let warning = warning_header(&request.warnings);
             let mut resp = inner.call(Request::from_parts(parts, request)).await?;
             if let Some(v) = warning {
-                resp.headers_mut().insert(WARNING_HEADER, v);
+                if !resp.headers().contains_key(WARNING_HEADER) {
+                    resp.headers_mut().insert(WARNING_HEADER, v);
+                }
             }
             Ok(resp)
         })
@@ -103,13 +111,14 @@ impl TranslateLayer {
         &self,
         parts: &http::request::Parts,
         call: LegacyCall,
-    ) -> Result<UpstreamRequest, ShimError> {
+    ) -> Result<(UpstreamRequest, Option<PendingExchange>), ShimError> {
         let Some(route) = parts.extensions.get::<Route>() else {
             return Err(ShimError::Internal);
         };
         let Translated {
             request,
             steps_dropped,
+            exchange,
             ..
         } = translate::translate_request(route, call.params, &self.options).map_err(|e| {
             self.metrics
@@ -127,7 +136,7 @@ impl TranslateLayer {
                 "legacy request changed in translation"
             );
         }
-        Ok(request)
+        Ok((request, exchange))
     }
 }
 
@@ -160,7 +169,7 @@ fn check_callback(req: &UpstreamRequest, hosts: &[String], ports: &[u16]) -> Res
 }
 
 /// The single `X-Bk-Job-Shim-Warning` value for `warnings`.
-fn warning_header(warnings: &[String]) -> Option<HeaderValue> {
+pub(crate) fn warning_header(warnings: &[String]) -> Option<HeaderValue> {
     if warnings.is_empty() {
         return None;
     }

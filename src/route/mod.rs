@@ -2,18 +2,18 @@
 //! (with the caller's [`UpstreamAuth`] and the [`Route`] as request extensions), drives
 //! the upstream calls the legacy call needs and answers the legacy reply:
 //!
-//! * submit and pass-through calls ([`submit`]): one call; a started job is remembered
-//!   for later status calls;
-//! * `get_job_instance_status` ([`status`]): the status call, plus a job lookup when the
-//!   job memory lacks the fields v3 does not return;
-//! * `get_job_instance_log` ([`log`]): the status call, then the logs in batches.
+//! * submit and pass-through calls ([`submit`]): one call (a [`Single`](crate::translate::exchange::Single) exchange); a
+//!   started job is remembered for later status calls;
+//! * every other call is a pure exchange of `crate::translate` (the 16 calls of
+//!   `translate::calls`, and `get_job_instance_status` / `get_job_instance_log` of
+//!   `translate::polling`) that [`exchange`] drives: adding a call never touches this
+//!   module.
 //!
 //! A reply carries its [`Outcome`] and [`LegacyRequestId`]; a failure is a
 //! [`Failure`](crate::layer::Failure) response rendered by the envelope layer.
 
 pub mod call;
-pub mod log;
-pub mod status;
+pub mod exchange;
 pub mod submit;
 
 use crate::auth::UpstreamAuth;
@@ -21,6 +21,8 @@ use crate::error::ShimError;
 use crate::jobcache::JobCache;
 use crate::layer::{BoxError, BoxFuture, LegacyRequestId, Outcome, Resp, envelope, refuse};
 use crate::metrics::Metrics;
+use crate::translate::exchange::{Exchange, Step};
+use crate::translate::polling::{LogExchange, StatusExchange};
 use crate::translate::{Route, UpstreamRequest};
 use crate::upstream::UpstreamService;
 use call::Calls;
@@ -77,6 +79,24 @@ impl Service<Request<UpstreamRequest>> for Routes {
 /// A legacy reply: the data of a bk-job answer, or a failure.
 pub type Answer = Result<(Value, i64), ShimError>;
 
+/// The exchange of a polling call, built from its translated status request; the status
+/// exchange starts with what the job memory knows of the job.
+async fn polling_exchange(
+    shared: &Shared,
+    route: &Route,
+    request: &UpstreamRequest,
+) -> Option<Box<dyn Exchange>> {
+    match route {
+        Route::GetJobInstanceStatus => {
+            let ex = StatusExchange::from_request(request, shared.tz)?;
+            let cached = shared.jobs.get(ex.job_instance_id()).await;
+            Some(Box::new(ex.with_cached(cached)))
+        }
+        Route::GetJobInstanceLog => Some(Box::new(LogExchange::from_request(request, shared.tz)?)),
+        _ => None,
+    }
+}
+
 async fn handle(shared: Arc<Shared>, req: Request<UpstreamRequest>) -> Resp {
     let (parts, request) = req.into_parts();
     let (Some(route), Some(auth)) = (
@@ -93,14 +113,42 @@ async fn handle(shared: Arc<Shared>, req: Request<UpstreamRequest>) -> Resp {
     let lang = parts.headers.get("blueking-language").cloned();
     let caller = parts.extensions.get::<crate::auth::Caller>();
     let mut calls = Calls::new(&shared, auth, lang, request_id, route.name());
+    let mut warnings = Vec::new();
     let answer = match route {
-        Route::GetJobInstanceStatus => status::status(&shared, &mut calls, &request).await,
-        Route::GetJobInstanceLog => log::log(&shared, &mut calls, &request).await,
+        Route::Call(_) => match parts
+            .extensions
+            .get::<crate::translate::exchange::PendingExchange>()
+            .and_then(|p| p.take())
+        {
+            Some(ex) => {
+                let first = Step::Call(request);
+                let (answer, w) = exchange::drive(&shared, &mut calls, first, ex).await;
+                warnings = w;
+                answer
+            }
+            None => Err(ShimError::Internal),
+        },
+        Route::GetJobInstanceStatus | Route::GetJobInstanceLog => {
+            match polling_exchange(&shared, &route, &request).await {
+                Some(ex) => {
+                    let (answer, w) = exchange::run(&shared, &mut calls, ex).await;
+                    warnings = w;
+                    answer
+                }
+                None => Err(ShimError::Internal),
+            }
+        }
+        Route::Unavailable(u) => Err(ShimError::Translate(u.to_error())),
         Route::ExecuteJob
         | Route::FastExecuteScript
         | Route::FastPushFile
         | Route::V3(_)
-        | Route::V3Other(_) => submit::submit(&shared, &mut calls, &route, &request, caller).await,
+        | Route::V3Other(_) => {
+            let ex = submit::exchange(&route, request, caller);
+            let (answer, w) = exchange::run(&shared, &mut calls, ex).await;
+            warnings = w;
+            answer
+        }
     };
     let mut resp = match answer {
         Ok((body, code)) => {
@@ -111,6 +159,10 @@ async fn handle(shared: Arc<Shared>, req: Request<UpstreamRequest>) -> Resp {
         }
         Err(e) => refuse(e),
     };
+    if let Some(v) = crate::layer::translate::warning_header(&warnings) {
+        resp.headers_mut()
+            .insert(crate::layer::translate::WARNING_HEADER, v);
+    }
     if let Some(id) = calls.bkapi_request_id.take() {
         resp.extensions_mut().insert(LegacyRequestId(id));
     }

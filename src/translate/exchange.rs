@@ -126,6 +126,37 @@ pub trait Exchange: Send {
     fn resume(&mut self, outcome: Outcome) -> Step;
 }
 
+/// An exchange handed from translation to the handler that drives it (shared, taken once).
+#[derive(Clone)]
+pub struct PendingExchange(std::sync::Arc<std::sync::Mutex<Option<Box<dyn Exchange>>>>);
+
+impl PendingExchange {
+    /// Wrap an exchange whose first step was already taken.
+    pub fn new(ex: Box<dyn Exchange>) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Some(ex))))
+    }
+
+    /// Take the exchange (once).
+    pub fn take(&self) -> Option<Box<dyn Exchange>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl std::fmt::Debug for PendingExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingExchange")
+    }
+}
+
+impl PartialEq for PendingExchange {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// The `data` of a successful reply, or the final step to take for any other outcome
 /// (bk-job's refusal passed on, a failure aborts).
 pub fn ok_data(outcome: Outcome) -> Result<Value, Step> {

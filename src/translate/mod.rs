@@ -73,6 +73,10 @@ pub enum StepsPolicy {
 pub struct Options {
     /// Policy for legacy `steps`.
     pub steps: StepsPolicy,
+    /// Settings of the exchange calls (zone, paging).
+    pub calls: calls::CallOptions,
+    /// `[routes]`: where `fast_execute_script` goes.
+    pub routes: dialect::RoutesConfig,
 }
 
 /// A v3 request the shim would send: resource, method, query and body. Credentials are
@@ -135,6 +139,8 @@ pub struct Translated {
     pub credentials: Credentials,
     /// Legacy `steps` overrides dropped under `legacy.steps = "ignore"` (0 otherwise).
     pub steps_dropped: usize,
+    /// For [`Route::Call`]: the exchange, whose first request is `request`.
+    pub exchange: Option<exchange::PendingExchange>,
 }
 
 /// Parse a request body into a JSON object. An empty body is an empty object.

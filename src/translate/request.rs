@@ -51,6 +51,29 @@ pub fn translate_request(
     opts: &Options,
 ) -> Result<Translated> {
     let credentials = Credentials::take_from(&mut body);
+    match route {
+        Route::Call(call) => {
+            let mut ex = super::calls::exchange(*call, body, &opts.calls)?;
+            let request = match ex.start() {
+                super::exchange::Step::Call(r) => r,
+                _ => {
+                    return Err(TranslateError::new(
+                        RejectReason::Invalid,
+                        "body",
+                        "the call needs no upstream request",
+                    ));
+                }
+            };
+            return Ok(Translated {
+                request,
+                credentials,
+                steps_dropped: 0,
+                exchange: Some(super::exchange::PendingExchange::new(ex)),
+            });
+        }
+        Route::Unavailable(u) => return Err(u.to_error()),
+        _ => {}
+    }
     let steps_dropped = match route {
         Route::ExecuteJob => steps_given(body.get("steps")).unwrap_or(0),
         _ => 0,
@@ -62,11 +85,18 @@ pub fn translate_request(
         Route::GetJobInstanceStatus | Route::GetJobInstanceLog => job_instance_status(&body),
         Route::V3(resource) => v3_passthrough(resource.name, resource.method, body),
         Route::V3Other(name) => v3_passthrough(name, V3Resource::method_for_unknown(name), body),
+        Route::Call(_) | Route::Unavailable(_) => Err(TranslateError::new(
+            RejectReason::Invalid,
+            "path",
+            "handled above",
+        )),
     }?;
+    let request = opts.routes.apply(request)?;
     Ok(Translated {
         request,
         credentials,
         steps_dropped,
+        exchange: None,
     })
 }
 
@@ -574,7 +604,14 @@ mod tests {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        translate_request(&route, map, &Options { steps })
+        translate_request(
+            &route,
+            map,
+            &Options {
+                steps,
+                ..Options::default()
+            },
+        )
     }
 
     fn ok_body(route: Route, body: Value) -> Value {

@@ -24,6 +24,10 @@ pub enum Route {
     /// `jobv3/<name>` for a name not in [`V3_RESOURCES`] (e.g. a resource newer than this
     /// shim): passed through by name, labelled `jobv3/other`.
     V3Other(String),
+    /// One of the 16 other legacy `job/*` calls, translated by an exchange.
+    Call(LegacyCall),
+    /// A legacy `job/*` name JOB v3 has no equivalent for: answered with an error.
+    Unavailable(&'static Unavailable),
 }
 
 /// A known JOB v3 resource on the API gateway and its method there.
@@ -63,8 +67,8 @@ macro_rules! v3 {
 /// that the legacy ESB `jobv3` component also exposed (`docs/apidoc/esb/jobv3-confapis/job.yaml`),
 /// with the method the gateway publishes. Left out: `generate_local_file_upload_url` and
 /// `get_latest_service_version` (only under `/api/v3/system/` on the gateway),
-/// `get_step_instance_detail` / `get_step_instance_status` (never in ESB `jobv3`) and
-/// `callback_protocol` (a document). Other well-formed names are passed through by name as
+/// `get_step_instance_detail` / `get_step_instance_status` (never in ESB `jobv3`).
+/// `callback_protocol` is a document, GET on the gateway (the ESB client POSTs it). Other well-formed names are passed through by name as
 /// [`Route::V3Other`] under the single metric label `jobv3/other`.
 pub const V3_RESOURCES: &[V3Resource] = &[
     // job-execute
@@ -129,6 +133,8 @@ pub const V3_RESOURCES: &[V3Resource] = &[
     v3!(Post "save_cron"),
     v3!(Post "update_cron_status"),
     v3!(Post "delete_cron"),
+    // a document (the callback's body), published as GET
+    v3!(Get "callback_protocol"),
     // job-file-gateway
     v3!(Post "create_file_source"),
     v3!(Post "update_file_source"),
@@ -150,7 +156,10 @@ impl Route {
                 "fast_push_file" => Some(Route::FastPushFile),
                 "get_job_instance_status" => Some(Route::GetJobInstanceStatus),
                 "get_job_instance_log" => Some(Route::GetJobInstanceLog),
-                _ => None,
+                other => match LegacyRoute::from_name(other)? {
+                    LegacyRoute::Call(c) => Some(Route::Call(c)),
+                    LegacyRoute::Unavailable(u) => Some(Route::Unavailable(u)),
+                },
             },
             "jobv3" => match V3_RESOURCES.iter().find(|r| r.name == name) {
                 Some(r) => Some(Route::V3(*r)),
@@ -170,6 +179,8 @@ impl Route {
             Route::ExecuteJob | Route::FastExecuteScript | Route::FastPushFile => false,
             Route::V3(r) => r.method == Method::Get,
             Route::V3Other(name) => V3Resource::method_for_unknown(name) == Method::Get,
+            Route::Call(c) => !c.is_mutating(),
+            Route::Unavailable(_) => true,
         }
     }
 
@@ -189,6 +200,8 @@ impl Route {
             Route::GetJobInstanceLog => "job/get_job_instance_log",
             Route::V3(r) => r.route,
             Route::V3Other(_) => "jobv3/other",
+            Route::Call(c) => c.route(),
+            Route::Unavailable(u) => u.route,
         }
     }
 }
@@ -295,6 +308,12 @@ mod tests {
             assert_eq!(Route::from_path(p), Some(Route::ExecuteJob), "{p}");
         }
         assert_eq!(Route::from_path("/api/c/compapi/v2/job/nope/"), None);
+        assert!(
+            Route::from_path("/api/c/compapi/v2/job/save_cron/").is_some_and(|r| r.is_mutating())
+        );
+        assert!(
+            Route::from_path("/api/c/compapi/v2/job/get_cron_list/").is_some_and(|r| r.is_query())
+        );
         assert_eq!(Route::from_path("/api/c/compapi/v2/cc/execute_job/"), None);
         assert_eq!(Route::from_path("/other"), None);
         assert_eq!(
@@ -318,13 +337,20 @@ mod tests {
     fn all_30_legacy_names_are_served_or_explained() {
         for name in LEGACY_JOB_NAMES {
             let path = format!("/api/c/compapi/v2/job/{name}/");
+            // Every name is served (the five of DESIGN §3 directly, the others through
+            // their exchange or their "no equivalent" error), under its own route name.
             let route = Route::from_path(&path).map(|r| r.name());
+            assert_eq!(route.map(str::to_owned), Some(format!("job/{name}")));
             let legacy = LegacyRoute::from_path(&path).map(|r| r.name());
-            assert!(route.is_some() != legacy.is_some(), "{name}");
-            assert_eq!(
-                route.or(legacy).map(str::to_owned),
-                Some(format!("job/{name}"))
-            );
+            let direct = [
+                "execute_job",
+                "fast_execute_script",
+                "fast_push_file",
+                "get_job_instance_status",
+                "get_job_instance_log",
+            ];
+            assert_eq!(legacy.is_none(), direct.contains(&name), "{name}");
+            assert!(legacy.is_none_or(|l| l == format!("job/{name}")), "{name}");
         }
         assert_eq!(LegacyRoute::from_path("/api/c/compapi/v2/job/nope/"), None);
         assert!(

@@ -59,10 +59,18 @@ impl BodyKind {
 }
 
 /// The parameters of a legacy call: the body read as `kind` (an empty body is an empty
-/// object). Form values are typed like query values ([`typed`]).
+/// object). Form values are typed like query values ([`typed`]). A form-typed body that
+/// opens with `{` is JSON sent with the wrong type (what `curl -d '{…}'` and many
+/// scripts send): it is read as JSON. (What the cookie may do still follows the declared
+/// type.)
 pub fn body_params(bytes: &[u8], kind: BodyKind) -> Result<Map<String, Value>, TranslateError> {
+    let looks_json = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
     match kind {
         BodyKind::Json => super::parse_body(bytes),
+        BodyKind::Form if looks_json => super::parse_body(bytes),
         BodyKind::Form => {
             let text = std::str::from_utf8(bytes).map_err(|_| {
                 TranslateError::new(
@@ -141,6 +149,10 @@ mod tests {
         assert_eq!(BodyKind::from_content_type(None), BodyKind::Json);
         assert!(body_params(b"{\"a\":1}", BodyKind::Json).is_ok());
         assert!(body_params(&[0xff], BodyKind::Form).is_err());
+        // JSON sent as a form (curl -d '{…}') is read as JSON, errors included.
+        let m = body_params(b" {\"bk_biz_id\": 2}", BodyKind::Form).unwrap_or_default();
+        assert_eq!(m["bk_biz_id"], 2);
+        assert!(body_params(b"{\"a\":", BodyKind::Form).is_err());
     }
 
     #[test]

@@ -1,0 +1,100 @@
+//! Drives a translate exchange (`crate::translate::exchange`) against the upstream service:
+//! every legacy call that needs one or more v3 calls is a pure state machine, and this
+//! handler only sends what it asks for and feeds the outcome back. Adding a call never
+//! touches this file.
+//!
+//! * a bk-job answer (success or its own refusal) is fed back as it came;
+//! * a failure without a bk-job answer is fed back as "failed" (definitive for a gateway
+//!   refusal); if the exchange then aborts, that failure is the client's answer;
+//! * the exchange's own errors become `1306406` (a request that cannot be answered as
+//!   asked, naming the field) or `1306201` (a reply of the wrong shape);
+//! * job facts the exchange hands back are remembered for later status calls.
+
+use super::call::Calls;
+use super::{Answer, Shared};
+use crate::error::{ShimError, UpstreamError};
+use crate::translate::codes;
+use crate::translate::exchange::{CallError, Exchange, MAX_CALLS, Outcome, Step};
+use serde_json::json;
+
+/// Drive `ex` from its start; returns the answer and the warnings to send back.
+pub async fn run(
+    shared: &Shared,
+    calls: &mut Calls,
+    mut ex: Box<dyn Exchange>,
+) -> (Answer, Vec<String>) {
+    let first = ex.start();
+    drive(shared, calls, first, ex).await
+}
+
+/// Drive `ex` from `step`: for a translated call, its first request was already taken
+/// from it (it is the request the translate layer checked). Returns the answer and the
+/// warnings to send back.
+pub async fn drive(
+    shared: &Shared,
+    calls: &mut Calls,
+    mut step: Step,
+    mut ex: Box<dyn Exchange>,
+) -> (Answer, Vec<String>) {
+    let mut last_failure = None;
+    let mut job_request_id = None;
+    let mut sent = 0;
+    loop {
+        step = match step {
+            Step::Call(req) => {
+                sent += 1;
+                if sent > MAX_CALLS {
+                    return (Err(ShimError::Internal), Vec::new());
+                }
+                let outcome = match calls.call(&req).await {
+                    Ok(resp) => {
+                        if job_request_id.is_none() {
+                            job_request_id.clone_from(&resp.job_request_id);
+                        }
+                        Outcome::Reply(resp)
+                    }
+                    Err(e) => {
+                        let definitive = matches!(&e, ShimError::Gateway { code, .. } if *code != codes::THIRD_PARTY_ERROR);
+                        last_failure = Some(e);
+                        Outcome::Failed { definitive }
+                    }
+                };
+                ex.resume(outcome)
+            }
+            Step::Done(f) => {
+                if let Some((id, extras)) = f.remember {
+                    shared.jobs.put(id, extras);
+                }
+                let mut body = json!({
+                    "result": true,
+                    "code": 0,
+                    "message": "",
+                    "data": f.data,
+                    "request_id": calls.legacy_id(),
+                });
+                if let Some(j) = job_request_id {
+                    body["job_request_id"] = j.into();
+                }
+                return (Ok((body, 0)), f.warnings);
+            }
+            Step::PassOn(resp) => {
+                let code = resp.code;
+                return (Ok((resp.into_legacy(calls.legacy_id()), code)), Vec::new());
+            }
+            Step::Abort => return (Err(last_failure.unwrap_or(ShimError::Internal)), Vec::new()),
+            Step::Fail(e) => return (Err(to_shim(e)), Vec::new()),
+        };
+    }
+}
+
+/// An exchange's own error as the shim's error.
+fn to_shim(e: CallError) -> ShimError {
+    match e {
+        CallError::Rejected(t) => ShimError::Translate(t),
+        CallError::BadReply(t) => ShimError::Upstream(UpstreamError::BadBody(t.to_string())),
+        CallError::Internal(what) => {
+            tracing::error!(what, "exchange misused");
+            ShimError::Internal
+        }
+    }
+}
