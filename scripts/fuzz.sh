@@ -8,8 +8,8 @@
 #   scripts/fuzz.sh credentials     one target
 #
 # Uses the nightly toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1.
-# Installs cargo-fuzz into target/tools when it is missing (nothing is cached outside
-# the repository's target/). Builds go to target/fuzz. Crashes land in
+# Builds with cargo-fuzz when it is installed, else with cargo and the same
+# instrumentation flags (nothing to install; FUZZ_BUILD=cargo forces that path). Builds go to target/fuzz. Crashes land in
 # fuzz/artifacts/<target>/ and make the script fail. A summary line per target is printed
 # (`fuzz: <target> runs=<n> crashes=<n> seconds=<n>`).
 set -euo pipefail
@@ -36,34 +36,42 @@ else
   export RUSTC_BOOTSTRAP=1
 fi
 
-if ! "${cargo[@]}" fuzz --version >/dev/null 2>&1; then
-  export PATH="$root/target/tools/bin:$PATH"
-  if ! "${cargo[@]}" fuzz --version >/dev/null 2>&1; then
-    start=$(date +%s)
-    cargo install cargo-fuzz --locked --root "$root/target/tools"
-    echo "fuzz: installed cargo-fuzz in $(( $(date +%s) - start )) s"
-  fi
-fi
+# cargo-fuzz when it is installed; else the same build done with cargo directly (the
+# coverage instrumentation flags cargo-fuzz passes for `--sanitizer none`), so CI does not
+# spend minutes compiling cargo-fuzz itself. Either way the binaries are libFuzzer's.
+use_cargo_fuzz=0
+[ "${FUZZ_BUILD:-}" = cargo ] || ! "${cargo[@]}" fuzz --version >/dev/null 2>&1 || use_cargo_fuzz=1
+triple=$(rustc -vV | sed -n 's/^host: //p')
+dir=debug; [ "${profile[0]}" = -O ] && dir=release
 
 scripts/fuzz-seeds.sh "$root/fuzz/corpus"
 
 cd fuzz
-build=(fuzz build "${profile[@]}" --sanitizer none --debug-assertions --target-dir "$root/target/fuzz")
 start=$(date +%s)
-if [ $# -eq 0 ] || [ "$*" = "--smoke" ]; then
-  "${cargo[@]}" "${build[@]}" >/dev/null   # every target in one cargo run
+if [ $use_cargo_fuzz = 1 ]; then
+  build=(fuzz build "${profile[@]}" --sanitizer none --debug-assertions --target-dir "$root/target/fuzz")
+  if [ ${#targets[@]} -eq 4 ]; then
+    "${cargo[@]}" "${build[@]}" >/dev/null   # every target in one cargo run
+  else
+    for t in "${targets[@]}"; do "${cargo[@]}" "${build[@]}" "$t" >/dev/null; done
+  fi
 else
-  for t in "${targets[@]}"; do "${cargo[@]}" "${build[@]}" "$t" >/dev/null; done
+  release=(); [ $dir = release ] && release=(--release)
+  bins=(); for t in "${targets[@]}"; do bins+=(--bin "$t"); done
+  RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions \
+-Coverflow-checks" \
+    "${cargo[@]}" build -q "${release[@]}" --target "$triple" --target-dir "$root/target/fuzz" "${bins[@]}"
 fi
-echo "fuzz: built ${#targets[@]} targets in $(( $(date +%s) - start )) s"
+echo "fuzz: built ${#targets[@]} targets in $(( $(date +%s) - start )) s ($([ $use_cargo_fuzz = 1 ] && echo cargo-fuzz || echo cargo))"
 
 failed=0
 for t in "${targets[@]}"; do
   log=$(mktemp)
   mkdir -p "artifacts/$t"
   set +e
-  "${cargo[@]}" fuzz run "${profile[@]}" --sanitizer none --debug-assertions \
-    --target-dir "$root/target/fuzz" "$t" "corpus/$t" -- \
+  "$root/target/fuzz/$triple/$dir/$t" "corpus/$t" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1
   rc=$?

@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for steps in [StepsPolicy::Reject, StepsPolicy::Ignore] {
-        let opts = Options { steps };
+        let opts = Options {
+            steps,
+            ..Options::default()
+        };
         let Ok(t) = translate::translate_request(&route, map.clone(), &opts) else {
             continue;
         };
