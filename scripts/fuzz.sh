@@ -9,8 +9,9 @@
 #
 # Uses the nightly toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1.
 # Builds with cargo-fuzz when it is installed, else with cargo and the same
-# instrumentation flags (nothing to install; FUZZ_BUILD=cargo forces that path). Builds go to target/fuzz. Crashes land in
-# fuzz/artifacts/<target>/ and make the script fail. A summary line per target is printed
+# instrumentation flags (nothing to install; FUZZ_BUILD=cargo forces that path).
+# Builds go to target/fuzz. Crashes land in fuzz/artifacts/<target>/ and make the script
+# fail. A summary line per target is printed
 # (`fuzz: <target> runs=<n> crashes=<n> seconds=<n>`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ for a in "$@"; do
   case "$a" in
     # Smoke: a development build (much faster to compile; runs are seconds anyway).
     --smoke) seconds=${FUZZ_SECONDS:-5}; profile=(--dev) ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) targets+=("$a") ;;
   esac
 done
