@@ -24,7 +24,7 @@ for a in "$@"; do
   case "$a" in
     # Smoke: a development build (much faster to compile; runs are seconds anyway).
     --smoke) seconds=${FUZZ_SECONDS:-5}; profile=(--dev) ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) targets+=("$a") ;;
   esac
 done
