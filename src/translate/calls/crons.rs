@@ -8,7 +8,9 @@ use super::super::scope::Scope;
 use super::super::validate::{self, Path};
 use super::list::{ListExchange, pager};
 use super::plans::biz_id;
-use super::{CallOptions, date_seconds, id, int, push_opt, scope, scope_query, text, time, window};
+use super::{
+    CallOptions, id, int, push_date_range, push_opt, scope, scope_query, text, time, window,
+};
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
@@ -38,14 +40,7 @@ pub fn get_cron_list(m: &Map<String, Value>, opts: &CallOptions) -> Result<Box<d
     for key in ["creator", "last_modify_user"] {
         push_opt(&mut query, key, text(m, key)?);
     }
-    for key in [
-        "create_time_start",
-        "create_time_end",
-        "last_modify_time_start",
-        "last_modify_time_end",
-    ] {
-        push_opt(&mut query, key, date_seconds(m, key, opts.tz)?);
-    }
+    push_date_range(&mut query, m, opts.tz)?;
     let pager = pager("get_cron_list", query, window(m)?, opts)?;
     let tz = opts.tz;
     Ok(Box::new(ListExchange::new(

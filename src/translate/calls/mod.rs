@@ -239,6 +239,24 @@ pub(crate) fn date_seconds(m: &Map<String, Value>, key: &str, tz: Tz) -> Result<
     Ok(Some(midnight.timestamp()))
 }
 
+/// The v2 list filters on creation and modification dates (`create_time_start` …
+/// `last_modify_time_end`, `yyyy-MM-dd` in `tz`), pushed as v3's Unix-second parameters.
+pub(crate) fn push_date_range(
+    q: &mut Vec<(String, String)>,
+    m: &Map<String, Value>,
+    tz: Tz,
+) -> Result<()> {
+    for key in [
+        "create_time_start",
+        "create_time_end",
+        "last_modify_time_start",
+        "last_modify_time_end",
+    ] {
+        push_opt(q, key, date_seconds(m, key, tz)?);
+    }
+    Ok(())
+}
+
 /// Push `key=value` when the value is present.
 pub(crate) fn push_opt(q: &mut Vec<(String, String)>, key: &str, v: Option<impl ToString>) {
     if let Some(v) = v {

@@ -9,7 +9,7 @@ use super::super::scope::Scope;
 use super::super::{RejectReason, TranslateError};
 use super::list::{ListExchange, pager};
 use super::{
-    CallOptions, date_seconds, id, push_opt, rows, scope, scope_query, text, time, window,
+    CallOptions, id, push_date_range, push_opt, rows, scope, scope_query, text, time, window,
 };
 use base64::Engine as _;
 use chrono_tz::Tz;
@@ -33,14 +33,7 @@ pub fn get_job_list(m: &Map<String, Value>, opts: &CallOptions) -> Result<Box<dy
     for key in ["name", "creator", "last_modify_user"] {
         push_opt(&mut query, key, text(m, key)?);
     }
-    for key in [
-        "create_time_start",
-        "create_time_end",
-        "last_modify_time_start",
-        "last_modify_time_end",
-    ] {
-        push_opt(&mut query, key, date_seconds(m, key, opts.tz)?);
-    }
+    push_date_range(&mut query, m, opts.tz)?;
     let pager = pager("get_job_plan_list", query, window(m)?, opts)?;
     let tz = opts.tz;
     Ok(Box::new(ListExchange::new(
