@@ -163,8 +163,6 @@ impl Runtime {
                 &base.stub,
             )?,
         };
-        #[cfg(not(feature = "stub"))]
-        let _ = base;
         Ok(Runtime {
             settings: Arc::new(settings),
             limiter,
