@@ -8,9 +8,11 @@ Starts the shim with the default limits (only ports, upstream and log level set)
 of a trivial upstream, measures idle RSS, sends `concurrency` bodies just under
 `server.max_body_bytes` at once for each shape (host list, deep arrays, one long string,
 a flat list of numbers; with and without an allowed app), sampling RSS every 20 ms, then
-idles and samples again. Prints figures; asserts nothing.
+idles, sampling every 5 s. Prints figures (peak, the idle trail, when RSS came back
+within 10 MiB of the level before); asserts nothing.
 """
 import argparse, json, os, socket, subprocess, tempfile, threading, time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LIMIT = 10 * 1024 * 1024
@@ -86,7 +88,7 @@ def post(port, body, out):
         body = reply.split(b"\r\n\r\n", 1)[-1]
         out.append(json.loads(body).get("code"))
     except (OSError, ValueError) as e:
-        out.append(f"error: {e}")
+        out.append(f"error: {type(e).__name__}")
 
 
 def main():
@@ -138,14 +140,21 @@ def main():
                 st.join()
                 peak_all = max(peak_all, peak[0])
                 print(f"rss: {app:11} {name:8} {len(body) / 2**20:5.1f} MiB x{a.concurrency}: "
-                      f"peak {peak[0]:.1f} MiB, codes {sorted(set(map(str, codes)))}",
+                      f"peak {peak[0]:.1f} MiB, answers {dict(Counter(map(str, codes)))}",
                       flush=True)
-        t0 = time.time()
+        t0, back = time.time(), None
+        trail = []
         while time.time() - t0 < a.idle:
             time.sleep(5)
+            now = rss_mib(shim.pid)
+            trail.append(f"{now:.0f}")
+            if back is None and now - before <= 10:
+                back = time.time() - t0
         after = rss_mib(shim.pid)
+        print(f"rss: idle trail every 5 s (MiB): {' '.join(trail)}")
         print(f"rss: peak {peak_all:.1f} MiB; after {a.idle} s idle {after:.1f} MiB "
-              f"({after - before:+.1f} MiB vs before)")
+              f"({after - before:+.1f} MiB vs before); within 10 MiB of before "
+              + (f"after {back:.0f} s" if back is not None else f"not within {a.idle} s"))
     finally:
         shim.terminate()
         shim.wait(timeout=90)

@@ -3,13 +3,14 @@
 file descriptors and threads every interval. Standard library only.
 
     scripts/soak.py --bin target/release/bk-job-shim [--seconds 300] [--every 10]
+                    [--hup-every 30]
 
 Traffic (8 client threads): valid starts and status polls, invalid bodies, bodies over
 the limit, an app over its rate limit, slow clients that trickle their headers or stop
-mid-body, and a SIGHUP (config reload) every 30 s. The upstream is a fault-injecting
-gateway in this script: besides valid JOB answers it sends 500s, garbage, resets before
-replying, stalls past the shim's upstream timeout, oversized replies and closes idle
-keep-alive connections.
+mid-body, and a SIGHUP (config reload) every `--hup-every` seconds. The upstream is a
+fault-injecting gateway in this script: besides valid JOB answers it sends 500s,
+garbage, resets before replying, stalls past the shim's upstream timeout, oversized
+replies and closes idle keep-alive connections.
 
 Checked: the shim stays up and answers every request it read with a JSON envelope.
 Prints one line per sample and a summary with the drift of each figure between the
@@ -20,7 +21,8 @@ import argparse, http.client, json, os, random, signal, socket, subprocess, sys
 import tempfile, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATS = {"sent": 0, "enveloped": 0, "bad": 0, "conn_errors": 0, "upstream": 0}
+STATS = {"sent": 0, "enveloped": 0, "bad": 0, "conn_errors": 0, "upstream": 0,
+         "script_errors": 0}
 LOCK = threading.Lock()
 
 
@@ -41,7 +43,10 @@ class Upstream(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except OSError:  # the shim gave up on this reply (too big, or timed out)
+            self.close_connection = True
 
     def handle_any(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -118,24 +123,34 @@ def slow_client(port):
 
 
 def traffic(port, stop):
-    fast = "/api/c/compapi/v2/job/fast_execute_script/"
     while not stop.is_set():
-        r = random.random()
-        if r < 0.45:
-            request(port, "POST", fast, json.dumps(VALID))
-        elif r < 0.60:
-            request(port, "GET", "/api/c/compapi/v2/job/get_job_instance_status/"
-                    "?bk_app_code=soak&bk_app_secret=s&bk_username=admin&bk_biz_id=1"
-                    "&job_instance_id=1")
-        elif r < 0.72:
-            request(port, "POST", fast, random.choice(['{"bk_biz_id":', '[1,2]', '{"a":{}}']))
-        elif r < 0.80:
-            big = json.dumps(dict(VALID, script_content="A" * (2 * 1024 * 1024)))
-            request(port, "POST", fast, big)
-        elif r < 0.92:
-            request(port, "POST", fast, json.dumps(dict(VALID, bk_app_code="limited")))
-        else:
-            slow_client(port)
+        try:
+            one_request(port)
+        except Exception as e:  # a bug of this script must fail the soak, not stop a client
+            bump("script_errors")
+            print(f"soak: client error {e!r}", flush=True)
+            time.sleep(1)
+
+
+def one_request(port):
+    """One request of the mix (or one slow client)."""
+    fast = "/api/c/compapi/v2/job/fast_execute_script/"
+    r = random.random()
+    if r < 0.45:
+        request(port, "POST", fast, json.dumps(VALID))
+    elif r < 0.60:
+        request(port, "GET", "/api/c/compapi/v2/job/get_job_instance_status/"
+                "?bk_app_code=soak&bk_app_secret=s&bk_username=admin&bk_biz_id=1"
+                "&job_instance_id=1", None)
+    elif r < 0.72:
+        request(port, "POST", fast, random.choice(['{"bk_biz_id":', '[1,2]', '{"a":{}}']))
+    elif r < 0.80:
+        big = json.dumps(dict(VALID, script_content="A" * (2 * 1024 * 1024)))
+        request(port, "POST", fast, big)
+    elif r < 0.92:
+        request(port, "POST", fast, json.dumps(dict(VALID, bk_app_code="limited")))
+    else:
+        slow_client(port)
 
 
 def sample(pid):
@@ -153,6 +168,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=300)
     ap.add_argument("--every", type=int, default=10)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--hup-every", type=int, default=30)
     a = ap.parse_args()
 
     up_port, port, admin = free_port(), free_port(), free_port()
@@ -190,7 +206,7 @@ limited = [{{ period = 1, tokens = 5 }}]
     for w in workers:
         w.start()
     samples, start, alive = [], time.time(), True
-    next_hup = 30
+    next_hup, hups = a.hup_every, 0
     try:
         while time.time() - start < a.seconds:
             time.sleep(a.every)
@@ -201,7 +217,8 @@ limited = [{{ period = 1, tokens = 5 }}]
                 break
             if t >= next_hup:
                 shim.send_signal(signal.SIGHUP)
-                next_hup += 30
+                hups += 1
+                next_hup += a.hup_every
             rss, fds, threads = sample(shim.pid)
             samples.append((t, rss, fds, threads))
             with LOCK:
@@ -226,8 +243,8 @@ limited = [{{ period = 1, tokens = 5 }}]
         print(f"soak: drift from t={base[0]}s to t={last[0]}s: "
               f"rss {last[1] - base[1]:+.1f}MiB, fds {last[2] - base[2]:+d}, "
               f"threads {last[3] - base[3]:+d}; max rss {max(x[1] for x in samples):.1f}MiB")
-    ok = alive and STATS["bad"] == 0 and STATS["enveloped"] > 0
-    print(f"soak: {'ok' if ok else 'FAILED'} {json.dumps(STATS)}")
+    ok = alive and STATS["bad"] == 0 and STATS["script_errors"] == 0 and STATS["enveloped"] > 0
+    print(f"soak: {'ok' if ok else 'FAILED'} sighups={hups} {json.dumps(STATS)}")
     return 0 if ok else 1
 
 

@@ -1,7 +1,7 @@
 //! `bk-job-shim` binary: all behaviour lives in the library; this only wires.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     bk_job_shim::cli::main()

@@ -439,6 +439,45 @@ async fn oversized_chunked_body_without_length_is_refused_not_hung() {
     shim.shutdown().await;
 }
 
+/// A body refused by its `Content-Length` is still read and discarded for a while after
+/// the refusal (lingering close), so a client that keeps sending is not reset: it sends
+/// the whole body, then reads the refusal.
+#[tokio::test]
+async fn a_refused_body_is_drained_so_the_client_reads_the_refusal() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = MockUpstream::start(job_started()).await;
+    let mut cfg = test_config(&mock.url());
+    cfg.server.max_body_bytes = 64 * 1024;
+    let shim = start_shim(cfg).await;
+    let mut s = tokio::net::TcpStream::connect(shim.addr).await.unwrap();
+    let len = 4 * 64 * 1024;
+    let head = format!(
+        "POST /api/c/compapi/v2/job/execute_job/ HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        len + 2
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // The refusal is written at once; the client only reads it after sending everything
+    // (as a simple client does). Without draining, the shim closes the connection with
+    // unread data and these writes fail (reset / broken pipe).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let chunk = vec![b' '; 64 * 1024];
+    for i in 0..4 {
+        if let Err(e) = s.write_all(&chunk).await {
+            panic!("write {i} of 4 failed: {e}");
+        }
+    }
+    s.write_all(b"{}").await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(_))), "{read:?}");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("1306406") && text.contains("65536"), "{text}");
+    assert!(mock.requests().is_empty());
+    shim.shutdown().await;
+}
+
 #[tokio::test]
 async fn ignored_steps_give_one_warning_header_and_a_metric() {
     let mock = MockUpstream::start(job_started()).await;

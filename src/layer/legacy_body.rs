@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 
 /// The parsed legacy call (the request body after this layer).
@@ -134,23 +134,41 @@ where
 impl LegacyBodyLayer {
     async fn parse<B>(&self, req: Request<B>) -> Result<Request<LegacyCall>, ShimError>
     where
-        B: hyper::body::Body<Data = Bytes>,
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<super::BoxError>,
     {
         let (mut parts, body) = req.into_parts();
+        let (route, is_get, _permit) = match self.before_body(&parts) {
+            Ok(ok) => ok,
+            Err(e) => {
+                linger(body, self.max_bytes);
+                return Err(e);
+            }
+        };
+        let body = self.read_within(body, &parts.headers).await?;
+        let call = self.call_of(&parts, &route, is_get, &body)?;
+        parts.extensions.insert(route);
+        Ok(Request::from_parts(parts, call))
+    }
+
+    /// The checks made before any of the body is read: the head, the route, the method
+    /// and, for a body that may be large, a permit held while it is buffered and parsed.
+    fn before_body(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<(Route, bool, Option<OwnedSemaphorePermit>), ShimError> {
         crate::protocol::check_head(&parts.method, parts.version, &parts.headers)
             .map_err(ShimError::Protocol)?;
         let route = Route::from_path(parts.uri.path())
             .ok_or_else(|| ShimError::NotFound(shorten(parts.uri.path(), 200)))?;
         // ESB took GET or POST for every call; what a GET may change is limited by the
-        // cookie rule below.
+        // cookie rule of `call_of`.
         let is_get = match parts.method {
             http::Method::POST => false,
             http::Method::GET => true,
             ref m => return Err(ShimError::MethodNotAllowed(m.to_string())),
         };
-        // A body that may be large holds a permit while it is buffered and parsed.
-        let _permit = match declared_len(&parts.headers) {
+        let permit = match declared_len(&parts.headers) {
             Some(n) if n <= LARGE_BODY_BYTES => None,
             _ if is_get && !parts.headers.contains_key(http::header::TRANSFER_ENCODING) => None,
             _ => Some(
@@ -159,17 +177,34 @@ impl LegacyBodyLayer {
                     .map_err(|_| ShimError::BodiesBusy(self.max_large))?,
             ),
         };
-        let body = tokio::time::timeout(
-            self.read_timeout,
-            read(body, &parts.headers, self.max_bytes),
-        )
-        .await
-        .map_err(|_| {
-            ShimError::BodyRead(format!(
-                "the body did not arrive within {:?}",
-                self.read_timeout
-            ))
-        })??;
+        Ok((route, is_get, permit))
+    }
+
+    /// The whole body within `server.body_read_timeout` and `server.max_body_bytes`.
+    async fn read_within<B>(&self, body: B, headers: &HeaderMap) -> Result<Bytes, ShimError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<super::BoxError>,
+    {
+        tokio::time::timeout(self.read_timeout, read(body, headers, self.max_bytes))
+            .await
+            .map_err(|_| {
+                ShimError::BodyRead(format!(
+                    "the body did not arrive within {:?}",
+                    self.read_timeout
+                ))
+            })?
+    }
+
+    /// The parameters of the call (budget-checked before they become a tree) and what
+    /// the `bk_token` cookie may do for it.
+    fn call_of(
+        &self,
+        parts: &http::request::Parts,
+        route: &Route,
+        is_get: bool,
+        body: &Bytes,
+    ) -> Result<LegacyCall, ShimError> {
         let query = translate::query::parse_query(parts.uri.query().unwrap_or(""));
         let kind = translate::transport::BodyKind::from_content_type(
             parts
@@ -180,13 +215,13 @@ impl LegacyBodyLayer {
         let params = if is_get && body.is_empty() {
             translate::transport::typed(query.clone())
         } else {
-            // Before the body becomes a tree: the JSON budget (a form body is not JSON
-            // and passes; its values are small by the body limit).
-            crate::budget::check(&body, &self.budget).or_else(|e| match e {
+            // A form body is not JSON and passes the budget; its values are small by
+            // the body limit.
+            crate::budget::check(body, &self.budget).or_else(|e| match e {
                 crate::budget::BudgetError::Invalid => Ok(()),
                 e => Err(ShimError::Budget(e)),
             })?;
-            translate::transport::body_params(&body, kind)
+            translate::transport::body_params(body, kind)
         }
         .map_err(|e| {
             self.metrics
@@ -207,29 +242,56 @@ impl LegacyBodyLayer {
             (true, false, translate::transport::BodyKind::Form) => Some("form POST"),
             (true, false, translate::transport::BodyKind::Json) => None,
         };
-        let call = LegacyCall {
+        Ok(LegacyCall {
             params,
             query,
             cookie_allowed,
             guarded,
-        };
-        parts.extensions.insert(route);
-        Ok(Request::from_parts(parts, call))
+        })
     }
+}
+
+/// How long a refused request's body is still read (and discarded) after the refusal.
+const LINGER: Duration = Duration::from_secs(5);
+/// How much of it, in multiples of `server.max_body_bytes`.
+const LINGER_BODIES: usize = 8;
+
+/// Reads and discards what is left of a refused request's body, at most
+/// [`LINGER_BODIES`] × `max` bytes for at most [`LINGER`], nothing kept, as nginx's
+/// lingering close: a client still sending then reads the refusal instead of a
+/// connection reset. Then the connection closes.
+fn linger<B>(body: B, max: usize)
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+{
+    if body.is_end_stream() || tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    let limit = max.saturating_mul(LINGER_BODIES);
+    tokio::spawn(async move {
+        let drain = async {
+            let mut body = std::pin::pin!(body);
+            let mut seen = 0usize;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen = seen.saturating_add(frame.data_ref().map_or(0, Bytes::len));
+                if seen > limit {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+    });
 }
 
 /// Read the whole body, refusing more than `max` bytes (by `Content-Length` up front, or
 /// while reading).
 async fn read<B>(body: B, headers: &HeaderMap, max: usize) -> Result<Bytes, ShimError>
 where
-    B: hyper::body::Body<Data = Bytes>,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<super::BoxError>,
 {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
+    if declared_len(headers).is_some_and(|n| n > max as u64) {
+        linger(body, max);
         return Err(ShimError::BodyTooLarge(max));
     }
     match Limited::new(body, max).collect().await {
