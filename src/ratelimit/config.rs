@@ -1,0 +1,191 @@
+//! The `[rate_limit]` section, its validation and the validated plan of windows.
+
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// One window: at most `tokens` requests per `period` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Window length in seconds (≥ 1).
+    pub period: u64,
+    /// Requests admitted per window (≥ 1).
+    pub tokens: u64,
+}
+
+/// Which store holds the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In-process fixed windows, per replica.
+    #[default]
+    Local,
+    /// Redis, shared by every replica.
+    Redis,
+}
+
+/// `[rate_limit]` section. Its `Debug` hides Redis passwords (see `redis_conn::settings`).
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// `local` or `redis`.
+    pub backend: Backend,
+    /// Redis URL for the `redis` backend (standalone; with Sentinel: the master's
+    /// credentials, database and TLS).
+    pub redis_url: String,
+    /// `[rate_limit.redis_tls]`: CA bundle and client certificate for `rediss://`.
+    pub redis_tls: crate::redis_conn::RedisTlsConfig,
+    /// Sentinel URLs; with them, the master is found through Sentinel.
+    pub redis_sentinels: Vec<String>,
+    /// The Sentinel service (master) name.
+    pub redis_master_name: String,
+    /// Seed nodes of a Redis Cluster; with them, the backend uses Redis Cluster.
+    pub redis_cluster_nodes: Vec<String>,
+    /// First part of every Redis key (shims with different prefixes share one Redis
+    /// without sharing counters).
+    pub redis_prefix: String,
+    /// Admit requests when Redis fails.
+    pub fail_open: bool,
+    /// `__default` and per-app windows.
+    pub rates: BTreeMap<String, Vec<Rate>>,
+}
+
+impl RateLimitConfig {
+    /// The Redis connection settings of this section.
+    pub fn redis_settings(&self) -> crate::redis_conn::RedisSettings {
+        crate::redis_conn::RedisSettings {
+            url: self.redis_url.clone(),
+            tls: self.redis_tls.clone(),
+            sentinels: self.redis_sentinels.clone(),
+            master_name: self.redis_master_name.clone(),
+            cluster_nodes: self.redis_cluster_nodes.clone(),
+            prefix: self.redis_prefix.clone(),
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Local,
+            redis_url: "redis://127.0.0.1:6379/0".into(),
+            redis_tls: crate::redis_conn::RedisTlsConfig::default(),
+            redis_sentinels: Vec::new(),
+            redis_master_name: String::new(),
+            redis_cluster_nodes: Vec::new(),
+            redis_prefix: crate::redis_conn::settings::DEFAULT_PREFIX.to_owned(),
+            fail_open: true,
+            rates: BTreeMap::from([(
+                DEFAULT_APP.to_owned(),
+                vec![Rate {
+                    period: 1,
+                    tokens: 100,
+                }],
+            )]),
+        }
+    }
+}
+
+/// Key of `rates` that applies to apps without their own entry.
+pub const DEFAULT_APP: &str = "__default";
+
+/// Why a [`RateLimiter`](super::RateLimiter) could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RateLimitError {
+    /// `rates.__default` is missing.
+    #[error("rate_limit.rates.__default is required")]
+    MissingDefault,
+    /// An app has an empty list of windows.
+    #[error("rate_limit.rates.{app}: at least one {{period, tokens}} is required")]
+    NoWindows {
+        /// App code (or `__default`).
+        app: String,
+    },
+    /// A window is out of range.
+    #[error(
+        "rate_limit.rates.{app}: invalid window period={period} tokens={tokens} \
+         (need period ≥ 1, 1 ≤ tokens ≤ 4294967295 and tokens ≤ period × 10⁹)"
+    )]
+    InvalidRate {
+        /// App code (or `__default`).
+        app: String,
+        /// Configured period.
+        period: u64,
+        /// Configured tokens.
+        tokens: u64,
+    },
+    /// The Redis settings can never work (the message names the key, never a password).
+    #[error("{0}")]
+    Redis(#[from] crate::redis_conn::SettingsError),
+}
+
+/// A window the limiters can represent: `period ≥ 1`, `1 ≤ tokens ≤ u32::MAX` and at most
+/// one token per nanosecond.
+fn window_ok(r: &Rate) -> bool {
+    r.period >= 1
+        && r.tokens >= 1
+        && r.tokens <= u64::from(u32::MAX)
+        && u128::from(r.tokens) <= u128::from(r.period) * 1_000_000_000
+}
+
+/// Every problem of a `rates` table (for `check-config`), in the words of
+/// [`RateLimitError`]: the same rules [`RateLimiter::new`](super::RateLimiter::new)
+/// enforces.
+pub fn rates_problems(rates: &BTreeMap<String, Vec<Rate>>) -> Vec<String> {
+    let mut out = Vec::new();
+    if !rates.contains_key(DEFAULT_APP) {
+        out.push(RateLimitError::MissingDefault.to_string());
+    }
+    for (app, windows) in rates {
+        if windows.is_empty() {
+            out.push(RateLimitError::NoWindows { app: app.clone() }.to_string());
+        }
+        for r in windows.iter().filter(|r| !window_ok(r)) {
+            out.push(
+                RateLimitError::InvalidRate {
+                    app: app.clone(),
+                    period: r.period,
+                    tokens: r.tokens,
+                }
+                .to_string(),
+            );
+        }
+    }
+    out
+}
+
+/// Validated `rates`: the `__default` windows and the per-app ones.
+#[derive(Debug, Clone)]
+pub(super) struct Plan {
+    pub(super) default: Vec<Rate>,
+    pub(super) apps: HashMap<String, Vec<Rate>>,
+}
+
+impl Plan {
+    pub(super) fn new(rates: &BTreeMap<String, Vec<Rate>>) -> Result<Self, RateLimitError> {
+        for (app, windows) in rates {
+            if windows.is_empty() {
+                return Err(RateLimitError::NoWindows { app: app.clone() });
+            }
+            for r in windows {
+                if !window_ok(r) {
+                    return Err(RateLimitError::InvalidRate {
+                        app: app.clone(),
+                        period: r.period,
+                        tokens: r.tokens,
+                    });
+                }
+            }
+        }
+        let default = rates
+            .get(DEFAULT_APP)
+            .cloned()
+            .ok_or(RateLimitError::MissingDefault)?;
+        let apps = rates
+            .iter()
+            .filter(|(app, _)| app.as_str() != DEFAULT_APP)
+            .map(|(app, w)| (app.clone(), w.clone()))
+            .collect();
+        Ok(Self { default, apps })
+    }
+}
