@@ -78,7 +78,11 @@ impl Decision {
     }
 
     /// The decision when the backend failed.
-    pub(super) fn on_backend_error(plugin: &'static str, fail_open: bool, windows: &[Rate]) -> Self {
+    pub(super) fn on_backend_error(
+        plugin: &'static str,
+        fail_open: bool,
+        windows: &[Rate],
+    ) -> Self {
         let w = windows
             .iter()
             .min_by_key(|r| r.tokens)

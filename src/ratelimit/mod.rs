@@ -91,8 +91,6 @@
 //! [`RateLimiter::overflowed`] expose both for metrics. With `auth.allowed_apps` set,
 //! unknown codes are refused before the limiter and never create state.
 
-mod key;
-mod local;
 mod config;
 mod decision;
 mod key;
@@ -101,7 +99,8 @@ mod redis;
 
 pub use config::{Backend, DEFAULT_APP, Rate, RateLimitConfig, RateLimitError, rates_problems};
 pub use decision::{
-    Decision, HEADER_LIMIT, HEADER_PLUGIN, HEADER_REMAINING, HEADER_RESET, PLUGIN_LOCAL, PLUGIN_REDIS,
+    Decision, HEADER_LIMIT, HEADER_PLUGIN, HEADER_REMAINING, HEADER_RESET, PLUGIN_LOCAL,
+    PLUGIN_REDIS,
 };
 pub use key::LimitKeyer;
 
@@ -335,6 +334,7 @@ impl RateLimiter {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use std::collections::BTreeMap;
 
     fn rates(list: &[(&str, &[(u64, u64)])]) -> BTreeMap<String, Vec<Rate>> {
         list.iter()
