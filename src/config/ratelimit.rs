@@ -10,6 +10,12 @@ pub(super) fn validate(c: &RateLimitConfig, p: &mut Vec<String>) {
             .into_iter()
             .map(|e| format!("rate_limit.rates: {e}")),
     );
+    if let Some(k) = &c.bucket_key
+        && !k.is_empty()
+        && k.len() < crate::ratelimit::MIN_BUCKET_KEY_LEN
+    {
+        p.push(crate::ratelimit::RateLimitError::WeakBucketKey.to_string());
+    }
     if c.backend == crate::ratelimit::Backend::Redis {
         // URLs, TLS files, Sentinel / Cluster and the prefix; URLs may carry a password:
         // the problems name the key, never its value.

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 /// One window: at most `tokens` requests per `period` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -46,6 +47,11 @@ pub struct RateLimitConfig {
     pub redis_prefix: String,
     /// Admit requests when Redis fails.
     pub fail_open: bool,
+    /// HMAC key of the limiter's buckets (see [`LimitKeyer`](super::LimitKeyer)), shared
+    /// by the replicas of a Redis backend; unset (or empty): random per process for
+    /// `local`, derived from `redis_prefix` for `redis`. A secret: hidden in `Debug`,
+    /// never in an error.
+    pub bucket_key: Option<BucketKey>,
     /// `__default` and per-app windows.
     pub rates: BTreeMap<String, Vec<Rate>>,
 }
@@ -75,6 +81,7 @@ impl Default for RateLimitConfig {
             redis_cluster_nodes: Vec::new(),
             redis_prefix: crate::redis_conn::settings::DEFAULT_PREFIX.to_owned(),
             fail_open: true,
+            bucket_key: None,
             rates: BTreeMap::from([(
                 DEFAULT_APP.to_owned(),
                 vec![Rate {
@@ -83,6 +90,68 @@ impl Default for RateLimitConfig {
                 }],
             )]),
         }
+    }
+}
+
+/// Fewest bytes of a configured [`RateLimitConfig::bucket_key`].
+pub const MIN_BUCKET_KEY_LEN: usize = 16;
+
+/// `rate_limit.bucket_key`: a secret string. `Debug` shows `***`; a value of the wrong
+/// type is refused with a message that does not echo it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BucketKey(String);
+
+impl BucketKey {
+    /// A key from its text.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key's bytes (for the HMAC only).
+    pub(super) fn bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// The key's length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the key is empty (as good as unset).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for BucketKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for BucketKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = BucketKey;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BucketKey, E> {
+                Ok(BucketKey::new(v))
+            }
+            // An environment override of digits only arrives as a TOML integer.
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<BucketKey, E> {
+                Ok(BucketKey::new(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<BucketKey, E> {
+                Ok(BucketKey::new(v.to_string()))
+            }
+        }
+        // Anything else: serde's default message would quote the value.
+        d.deserialize_any(Visit).map_err(|_: D::Error| {
+            serde::de::Error::custom("must be a string (the value is not shown)")
+        })
     }
 }
 
@@ -114,6 +183,12 @@ pub enum RateLimitError {
         /// Configured tokens.
         tokens: u64,
     },
+    /// `bucket_key` is set but too short (its value is never shown).
+    #[error(
+        "rate_limit.bucket_key: at least {MIN_BUCKET_KEY_LEN} bytes are required \
+         (e.g. 32 random bytes, hex-encoded)"
+    )]
+    WeakBucketKey,
     /// The Redis settings can never work (the message names the key, never a password).
     #[error("{0}")]
     Redis(#[from] crate::redis_conn::SettingsError),
@@ -126,6 +201,15 @@ fn window_ok(r: &Rate) -> bool {
         && r.tokens >= 1
         && r.tokens <= u64::from(u32::MAX)
         && u128::from(r.tokens) <= u128::from(r.period) * 1_000_000_000
+}
+
+/// The configured bucket key, if usable: `Ok(None)` when unset or empty.
+pub(super) fn bucket_key(cfg: &RateLimitConfig) -> Result<Option<&BucketKey>, RateLimitError> {
+    match &cfg.bucket_key {
+        Some(k) if k.is_empty() => Ok(None),
+        Some(k) if k.len() < MIN_BUCKET_KEY_LEN => Err(RateLimitError::WeakBucketKey),
+        other => Ok(other.as_ref()),
+    }
 }
 
 /// Every problem of a `rates` table (for `check-config`), in the words of

@@ -97,7 +97,10 @@ mod key;
 mod local;
 mod redis;
 
-pub use config::{Backend, DEFAULT_APP, Rate, RateLimitConfig, RateLimitError, rates_problems};
+pub use config::{
+    Backend, BucketKey, DEFAULT_APP, MIN_BUCKET_KEY_LEN, Rate, RateLimitConfig, RateLimitError,
+    rates_problems,
+};
 pub use decision::{
     Decision, HEADER_LIMIT, HEADER_PLUGIN, HEADER_REMAINING, HEADER_RESET, PLUGIN_LOCAL,
     PLUGIN_REDIS,
@@ -143,6 +146,8 @@ pub struct RateLimiter {
 
 struct Inner {
     kind: Kind,
+    /// Derives the bucket a request is charged to (see [`LimitKeyer`]).
+    keyer: LimitKeyer,
     /// The local backend's housekeeping task, stopped when the limiter is dropped.
     housekeeper: Option<tokio::task::AbortHandle>,
 }
@@ -206,6 +211,7 @@ impl RateLimiter {
         shared: Option<crate::redis_conn::RedisConn>,
     ) -> Result<Self, RateLimitError> {
         let plan = Plan::new(&cfg.rates)?;
+        let configured = config::bucket_key(cfg)?.map(|k| LimitKeyer::new(k.bytes()));
         let inner = match cfg.backend {
             Backend::Local => {
                 let local = Arc::new(local::LocalLimiter::new(&plan, opts.max_tracked_apps));
@@ -229,25 +235,36 @@ impl RateLimiter {
                 });
                 Inner {
                     kind: Kind::Local(local),
+                    keyer: configured.unwrap_or_else(|| LimitKeyer::process().clone()),
                     housekeeper,
                 }
             }
-            Backend::Redis => Inner {
-                kind: Kind::Redis({
-                    let conn = match shared {
-                        Some(conn) => conn,
-                        None => crate::redis_conn::RedisConn::connect(
-                            &cfg.redis_settings(),
-                            &crate::redis_conn::RedisOptions {
-                                timeout: opts.redis_timeout,
-                                ..Default::default()
-                            },
-                        )?,
-                    };
-                    redis::RedisLimiter::new(conn, cfg.fail_open, plan).await
-                }),
-                housekeeper: None,
-            },
+            Backend::Redis => {
+                let conn = match shared {
+                    Some(conn) => conn,
+                    None => crate::redis_conn::RedisConn::connect(
+                        &cfg.redis_settings(),
+                        &crate::redis_conn::RedisOptions {
+                            timeout: opts.redis_timeout,
+                            ..Default::default()
+                        },
+                    )?,
+                };
+                let keyer = configured.unwrap_or_else(|| {
+                    tracing::warn!(
+                        prefix = conn.prefix(),
+                        "rate limit: rate_limit.bucket_key is not set; the buckets of \
+                         unverified callers use a key derived from redis_prefix \
+                         (see the README, rate limits)"
+                    );
+                    LimitKeyer::from_prefix(conn.prefix())
+                });
+                Inner {
+                    kind: Kind::Redis(redis::RedisLimiter::new(conn, cfg.fail_open, plan).await),
+                    keyer,
+                    housekeeper: None,
+                }
+            }
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -261,13 +278,23 @@ impl RateLimiter {
     }
 
     /// Decides one request of `app_code` (whose `rates` entry applies) charged to
-    /// `bucket` (see [`LimitKeyer`]); `bucket = app_code` is [`RateLimiter::check`].
+    /// `bucket` (see [`RateLimiter::bucket`]); `bucket = app_code` is
+    /// [`RateLimiter::check`].
     pub async fn check_bucket(&self, app_code: &str, bucket: &str) -> Decision {
         match &self.inner.kind {
             Kind::Local(l) => l.check(app_code, bucket),
-            // The Redis backend keys by app code for now (its keys are its own module's).
-            Kind::Redis(r) => r.check(app_code).await,
+            Kind::Redis(r) => r.check(app_code, bucket).await,
         }
+    }
+
+    /// The bucket a request of `app_code` is charged to: the app code itself when the
+    /// identity is `verified` (a JWT), else `<app_code>#<tag>` keyed by the secret
+    /// material presented, with this limiter's [`LimitKeyer`] (the same on every replica
+    /// of a Redis backend).
+    pub fn bucket(&self, app_code: &str, verified: bool, presented_secret: Option<&str>) -> String {
+        self.inner
+            .keyer
+            .bucket(app_code, verified, presented_secret)
     }
 
     /// `"local"` or `"redis"` (for logs and metric labels).
