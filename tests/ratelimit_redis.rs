@@ -292,6 +292,92 @@ async fn prefixes_isolate_shims_sharing_one_redis() {
     assert_eq!(redis.left("bk-job-shim:rl:{app}:3600:2"), None);
 }
 
+/// Issue 14, identity: two replicas on one Redis compute the same bucket for the same
+/// presented secret (without `bucket_key`, from the prefix), so they share its budget;
+/// a caller with a wrong secret uses up only its own bucket, never the right one's.
+#[tokio::test]
+async fn replicas_agree_on_buckets_and_a_wrong_secret_spares_the_right_one() {
+    let redis = RedisServer::start();
+    let rates: &[(&str, &[(u64, u64)])] = &[("__default", &[(HOUR, 100)]), ("real", &[(HOUR, 4)])];
+    let a = limiter(&redis.url(), false, rates).await;
+    let b = limiter(&redis.url(), false, rates).await;
+    let right = a.bucket("real", false, Some("right-secret"));
+    let wrong = a.bucket("real", false, Some("wrong-secret"));
+    assert_eq!(right, b.bucket("real", false, Some("right-secret")));
+    assert_ne!(right, wrong);
+    assert!(right.starts_with("real#"), "{right}");
+    // A verified (JWT) identity is charged to the plain app code.
+    assert_eq!(a.bucket("real", true, Some("right-secret")), "real");
+
+    // The wrong secret, through both replicas: 4 admitted (the app's rates), then refused.
+    let mut wrong_admitted = 0;
+    for i in 0..12 {
+        let l = if i % 2 == 0 { &a } else { &b };
+        let d = l.check_bucket("real", &wrong).await;
+        assert!(!d.degraded, "{d:?}");
+        wrong_admitted += usize::from(d.allowed);
+    }
+    assert_eq!(wrong_admitted, 4);
+    // The right secret still has its whole budget, shared by the two replicas.
+    for i in 0..4 {
+        let l = if i % 2 == 0 { &b } else { &a };
+        let d = l.check_bucket("real", &right).await;
+        assert!(d.allowed, "request {i}: {d:?}");
+        assert_eq!(d.remaining, 3 - i);
+    }
+    assert!(!a.check_bucket("real", &right).await.allowed);
+    assert!(!b.check_bucket("real", &right).await.allowed);
+    assert_eq!(
+        redis.left(&format!("bk-job-shim:rl:{{{right}}}:3600:4")),
+        Some(0)
+    );
+    assert_eq!(
+        redis.left(&format!("bk-job-shim:rl:{{{wrong}}}:3600:4")),
+        Some(0)
+    );
+    // The verified app's own bucket was never touched; no secret is stored.
+    assert_eq!(redis.left("bk-job-shim:rl:{real}:3600:4"), None);
+    let keys = redis.raw(&["KEYS", "*"]);
+    assert!(!keys.contains("secret"), "{keys}");
+}
+
+/// With `rate_limit.bucket_key` the buckets follow that shared secret: replicas with the
+/// same key agree, another key (or the prefix fallback) gives other buckets; a short key
+/// is refused without being echoed, and `Debug` hides it.
+#[tokio::test]
+async fn a_configured_bucket_key_keys_the_buckets() {
+    use bk_job_shim::ratelimit::BucketKey;
+    let redis = RedisServer::start();
+    let with_key = |k: &str| RateLimitConfig {
+        bucket_key: Some(BucketKey::new(k)),
+        ..config(&redis.url(), false, &[("__default", &[(HOUR, 2)])])
+    };
+    let k1 = "k1-0123456789abcdef-shared";
+    let a = RateLimiter::new(&with_key(k1)).await.unwrap();
+    let b = RateLimiter::new(&with_key(k1)).await.unwrap();
+    let other = RateLimiter::new(&with_key("k2-0123456789abcdef-other"))
+        .await
+        .unwrap();
+    let fallback = RateLimiter::new(&with_key("")).await.unwrap();
+    let bucket = |l: &RateLimiter| l.bucket("app", false, Some("s"));
+    assert_eq!(bucket(&a), bucket(&b));
+    assert_ne!(bucket(&a), bucket(&other));
+    assert_ne!(bucket(&a), bucket(&fallback));
+    assert!(a.check_bucket("app", &bucket(&a)).await.allowed);
+    assert!(b.check_bucket("app", &bucket(&b)).await.allowed);
+    assert!(!a.check_bucket("app", &bucket(&a)).await.allowed);
+
+    let short = with_key("hunter2");
+    let err = RateLimiter::new(&short).await.unwrap_err().to_string();
+    assert!(err.contains("rate_limit.bucket_key"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let shown = format!("{short:?}");
+    assert!(
+        !shown.contains("hunter2") && shown.contains("bucket_key"),
+        "{shown}"
+    );
+}
+
 #[tokio::test]
 async fn fail_open_and_fail_closed_when_redis_dies_then_recovers() {
     let mut redis = RedisServer::start();

@@ -273,3 +273,55 @@ impl Plan {
         Ok(Self { default, apps })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::config::Config;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Config::from_toml_str(toml, env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bucket_key_from_file_or_environment_never_echoed() {
+        let c = load(
+            "[rate_limit]\nbucket_key = \"0123456789abcdef-file\"\n",
+            &[],
+        );
+        assert_eq!(
+            c.map(|c| c.rate_limit.bucket_key),
+            Ok(Some(super::BucketKey::new("0123456789abcdef-file")))
+        );
+        // The environment wins; digits only arrive as a TOML integer and still count.
+        let env = [("BK_JOB_SHIM_RATE_LIMIT__BUCKET_KEY", "12345678901234567")];
+        let c = load(
+            "[rate_limit]\nbucket_key = \"0123456789abcdef-file\"\n",
+            &env,
+        );
+        assert_eq!(
+            c.map(|c| c.rate_limit.bucket_key),
+            Ok(Some(super::BucketKey::new("12345678901234567")))
+        );
+        let shown = format!("{:?}", load("", &env).map(|c| c.rate_limit));
+        assert!(!shown.contains("12345678901234567"), "{shown}");
+        // Too short, or of the wrong type: refused by name, the value never shown.
+        let env = [("BK_JOB_SHIM_RATE_LIMIT__BUCKET_KEY", "hunter2")];
+        let err = load("", &env).map(|_| ()).unwrap_err();
+        assert!(
+            err.contains("rate_limit.bucket_key") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let err = load("[rate_limit]\nbucket_key = 3.25e7\n", &[])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            err.contains("rate_limit.bucket_key") && !err.contains("3.25"),
+            "{err}"
+        );
+        // Empty means unset.
+        let env = [("BK_JOB_SHIM_RATE_LIMIT__BUCKET_KEY", "\"\"")];
+        assert!(load("", &env).is_ok());
+    }
+}
