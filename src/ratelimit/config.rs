@@ -324,4 +324,24 @@ mod tests {
         let env = [("BK_JOB_SHIM_RATE_LIMIT__BUCKET_KEY", "\"\"")];
         assert!(load("", &env).is_ok());
     }
+
+    #[test]
+    fn a_redis_limiter_without_bucket_key_is_warned_about() {
+        let redis = "[rate_limit]\nbackend = \"redis\"\n";
+        let warned = |toml: &str, env: &[(&str, &str)]| {
+            load(toml, env)
+                .unwrap()
+                .warnings()
+                .iter()
+                .any(|w| w.starts_with("rate_limit.bucket_key is not set"))
+        };
+        assert!(warned(redis, &[]));
+        assert!(warned(
+            redis,
+            &[("BK_JOB_SHIM_RATE_LIMIT__BUCKET_KEY", "\"\"")]
+        ));
+        let key = [("BK_JOB_SHIM_RATE_LIMIT__BUCKET_KEY", "0123456789abcdef-x")];
+        assert!(!warned(redis, &key));
+        assert!(!warned("", &[]));
+    }
 }

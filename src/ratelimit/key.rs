@@ -25,8 +25,8 @@
 //!   Redis keys can test guessed secrets offline against a 64-bit tag (harmless for the
 //!   random secrets BlueKing issues, not for a weak hand-made one), and a wrong-secret
 //!   caller still cannot reach the right bucket (that would take a second preimage of the
-//!   tag). Setting `bucket_key` removes the offline test. The shim warns at start when a
-//!   Redis limiter runs on the fallback.
+//!   tag). Setting `bucket_key` removes the offline test. `check-config` and the start-up
+//!   log warn when a Redis limiter runs on the fallback.
 //!
 //! Changing the key (or the prefix, for the fallback) starts fresh buckets once; no
 //! secret is stored, only tags.

@@ -250,15 +250,9 @@ impl RateLimiter {
                         },
                     )?,
                 };
-                let keyer = configured.unwrap_or_else(|| {
-                    tracing::warn!(
-                        prefix = conn.prefix(),
-                        "rate limit: rate_limit.bucket_key is not set; the buckets of \
-                         unverified callers use a key derived from redis_prefix \
-                         (see the README, rate limits)"
-                    );
-                    LimitKeyer::from_prefix(conn.prefix())
-                });
+                // Without `bucket_key`: deterministic, so replicas agree (`check-config`
+                // and `serve` warn about it, see `Config::warnings`).
+                let keyer = configured.unwrap_or_else(|| LimitKeyer::from_prefix(conn.prefix()));
                 Inner {
                     kind: Kind::Redis(redis::RedisLimiter::new(conn, cfg.fail_open, plan).await),
                     keyer,
