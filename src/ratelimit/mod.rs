@@ -22,7 +22,10 @@
 //! The caller checks the app allow-list *before* calling [`RateLimiter::check`]; the
 //! limiter keys on whatever app code it is given. [`RateLimiter::check_bucket`] picks the
 //! windows by app code but charges a separate bucket, so that callers presenting a wrong
-//! secret do not use up the quota of callers presenting the right one ([`LimitKeyer`]).
+//! secret do not use up the quota of callers presenting the right one:
+//! [`RateLimiter::bucket`] derives it with the limiter's [`LimitKeyer`]
+//! (`rate_limit.bucket_key`, else random per process for `local` and derived from
+//! `redis_prefix` for `redis`, so that every replica derives the same buckets).
 //!
 //! # Semantics
 //!
@@ -54,11 +57,12 @@
 //! * **`local`** — the contract above per process, in memory: one counter and end
 //!   instant per window and bucket; all windows of a bucket are checked and charged
 //!   together under the bucket's lock.
-//! * **`redis`** — the same contract shared by every replica: the first request of a
-//!   window does `SET key tokens-1 PX period`, later ones `DECR`; one Lua script checks
-//!   every window of the app and decrements only if all admit, atomically. Keys are
-//!   `bk-job-shim:rl:{<app_code>}:<period>:<tokens>` (the braces are a Redis Cluster hash
-//!   tag, so every window of an app lives in one slot), with no config version in them:
+//! * **`redis`** — the same contract shared by every replica: each window is a hash
+//!   `{e = end, left}` on Redis's clock; one Lua script checks every window of the app
+//!   and charges them only if all admit, atomically. Keys are
+//!   `bk-job-shim:rl:{<bucket>}:<period>:<tokens>` (the bucket is the app code or
+//!   `<app_code>#<tag>`; the braces are a Redis Cluster hash tag, so every window of a
+//!   bucket lives in one slot), with no config version in them:
 //!   after a reload a window whose `{period, tokens}` did not change keeps counting, and a
 //!   changed window starts a fresh counter. Each call has a timeout
 //!   ([`Options::redis_timeout`], 200 ms). On any Redis error or timeout the decision is
