@@ -4,6 +4,8 @@
 //! `tests/redis_topologies.rs`, the breaker's logging in `tests/redis_breaker.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod harness;
+
 #[path = "support/redis.rs"]
 mod redis_server;
 
@@ -339,6 +341,67 @@ async fn replicas_agree_on_buckets_and_a_wrong_secret_spares_the_right_one() {
     assert_eq!(redis.left("bk-job-shim:rl:{real}:3600:4"), None);
     let keys = redis.raw(&["KEYS", "*"]);
     assert!(!keys.contains("secret"), "{keys}");
+}
+
+/// The same through two shim processes with a shared `bucket_key` from the environment:
+/// a caller with a wrong secret through replica A is refused after its own quota, the
+/// right secret through B still gets its whole quota, and the key shows up in no log line
+/// (trace level) and no Redis key.
+#[tokio::test]
+async fn two_shims_charge_a_wrong_secret_to_its_own_bucket() {
+    use harness::{Behavior, MockUpstream, ShimProcess, post, temp_file};
+    let redis = RedisServer::start();
+    let mock = MockUpstream::start(Behavior::ok(
+        serde_json::json!({"job_instance_id": 1, "job_instance_name": "n"}),
+    ))
+    .await;
+    let cfg = temp_file(
+        "shim.toml",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\
+             [upstream]\nurl = \"{}\"\n\
+             [rate_limit]\nbackend = \"redis\"\nredis_url = \"{}\"\nfail_open = false\n\
+             [rate_limit.rates]\n__default = [{{ period = 3600, tokens = 3 }}]\n",
+            mock.url(),
+            redis.url()
+        ),
+    );
+    let key = [(
+        "BK_JOB_SHIM_RATE_LIMIT__BUCKET_KEY",
+        "bucket-key-never-logged-42",
+    )];
+    let a = ShimProcess::start(&cfg, &key).await;
+    let b = ShimProcess::start(&cfg, &key).await;
+    let body = |secret: &str| {
+        serde_json::json!({"bk_app_code": "real", "bk_app_secret": secret, "bk_token": "t",
+            "bk_username": "carol", "bk_biz_id": 1, "bk_job_id": 12})
+    };
+    let path = "/api/c/compapi/v2/job/execute_job/";
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(post(a.addr, path, &body("wrong")).await.code());
+    }
+    assert_eq!(codes, [0, 0, 0, 1306429, 1306429]);
+    let mut codes = Vec::new();
+    for i in 0..4 {
+        let addr = if i % 2 == 0 { b.addr } else { a.addr };
+        codes.push(post(addr, path, &body("right")).await.code());
+    }
+    assert_eq!(codes, [0, 0, 0, 1306429], "the right secret kept its quota");
+    assert_eq!(
+        mock.requests().len(),
+        6,
+        "refused requests are not forwarded"
+    );
+    let keys = redis.raw(&["KEYS", "*"]);
+    assert_eq!(keys.matches(":rl:{real#").count(), 2, "{keys}");
+    for s in ["bucket-key-never-logged", "wrong", "right"] {
+        assert!(!keys.contains(s), "{keys}");
+    }
+    for shim in [&a, &b] {
+        assert!(!shim.logs().contains("bucket-key-never-logged"));
+        shim.signal("TERM");
+    }
 }
 
 /// With `rate_limit.bucket_key` the buckets follow that shared secret: replicas with the
