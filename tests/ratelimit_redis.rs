@@ -4,6 +4,8 @@
 //! `tests/redis_topologies.rs`, the breaker's logging in `tests/redis_breaker.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod harness;
+
 #[path = "support/redis.rs"]
 mod redis_server;
 
@@ -290,6 +292,153 @@ async fn prefixes_isolate_shims_sharing_one_redis() {
     assert_eq!(redis.left("shim-test:rl:{app}:3600:2"), Some(0));
     assert_eq!(redis.left("shim-prod:rl:{app}:3600:2"), Some(0));
     assert_eq!(redis.left("bk-job-shim:rl:{app}:3600:2"), None);
+}
+
+/// Issue 14, identity: two replicas on one Redis compute the same bucket for the same
+/// presented secret (without `bucket_key`, from the prefix), so they share its budget;
+/// a caller with a wrong secret uses up only its own bucket, never the right one's.
+#[tokio::test]
+async fn replicas_agree_on_buckets_and_a_wrong_secret_spares_the_right_one() {
+    let redis = RedisServer::start();
+    let rates: &[(&str, &[(u64, u64)])] = &[("__default", &[(HOUR, 100)]), ("real", &[(HOUR, 4)])];
+    let a = limiter(&redis.url(), false, rates).await;
+    let b = limiter(&redis.url(), false, rates).await;
+    let right = a.bucket("real", false, Some("right-secret"));
+    let wrong = a.bucket("real", false, Some("wrong-secret"));
+    assert_eq!(right, b.bucket("real", false, Some("right-secret")));
+    assert_ne!(right, wrong);
+    assert!(right.starts_with("real#"), "{right}");
+    // A verified (JWT) identity is charged to the plain app code.
+    assert_eq!(a.bucket("real", true, Some("right-secret")), "real");
+
+    // The wrong secret, through both replicas: 4 admitted (the app's rates), then refused.
+    let mut wrong_admitted = 0;
+    for i in 0..12 {
+        let l = if i % 2 == 0 { &a } else { &b };
+        let d = l.check_bucket("real", &wrong).await;
+        assert!(!d.degraded, "{d:?}");
+        wrong_admitted += usize::from(d.allowed);
+    }
+    assert_eq!(wrong_admitted, 4);
+    // The right secret still has its whole budget, shared by the two replicas.
+    for i in 0..4 {
+        let l = if i % 2 == 0 { &b } else { &a };
+        let d = l.check_bucket("real", &right).await;
+        assert!(d.allowed, "request {i}: {d:?}");
+        assert_eq!(d.remaining, 3 - i);
+    }
+    assert!(!a.check_bucket("real", &right).await.allowed);
+    assert!(!b.check_bucket("real", &right).await.allowed);
+    assert_eq!(
+        redis.left(&format!("bk-job-shim:rl:{{{right}}}:3600:4")),
+        Some(0)
+    );
+    assert_eq!(
+        redis.left(&format!("bk-job-shim:rl:{{{wrong}}}:3600:4")),
+        Some(0)
+    );
+    // The verified app's own bucket was never touched; no secret is stored.
+    assert_eq!(redis.left("bk-job-shim:rl:{real}:3600:4"), None);
+    let keys = redis.raw(&["KEYS", "*"]);
+    assert!(!keys.contains("secret"), "{keys}");
+}
+
+/// The same through two shim processes with a shared `bucket_key` from the environment:
+/// a caller with a wrong secret through replica A is refused after its own quota, the
+/// right secret through B still gets its whole quota, and the key shows up in no log line
+/// (trace level) and no Redis key.
+#[tokio::test]
+async fn two_shims_charge_a_wrong_secret_to_its_own_bucket() {
+    use harness::{Behavior, MockUpstream, ShimProcess, post, temp_file};
+    let redis = RedisServer::start();
+    let mock = MockUpstream::start(Behavior::ok(
+        serde_json::json!({"job_instance_id": 1, "job_instance_name": "n"}),
+    ))
+    .await;
+    let cfg = temp_file(
+        "shim.toml",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\
+             [upstream]\nurl = \"{}\"\n\
+             [rate_limit]\nbackend = \"redis\"\nredis_url = \"{}\"\nfail_open = false\n\
+             [rate_limit.rates]\n__default = [{{ period = 3600, tokens = 3 }}]\n",
+            mock.url(),
+            redis.url()
+        ),
+    );
+    let key = [(
+        "BK_JOB_SHIM_RATE_LIMIT__BUCKET_KEY",
+        "bucket-key-never-logged-42",
+    )];
+    let a = ShimProcess::start(&cfg, &key).await;
+    let b = ShimProcess::start(&cfg, &key).await;
+    let body = |secret: &str| {
+        serde_json::json!({"bk_app_code": "real", "bk_app_secret": secret, "bk_token": "t",
+            "bk_username": "carol", "bk_biz_id": 1, "bk_job_id": 12})
+    };
+    let path = "/api/c/compapi/v2/job/execute_job/";
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(post(a.addr, path, &body("wrong")).await.code());
+    }
+    assert_eq!(codes, [0, 0, 0, 1306429, 1306429]);
+    let mut codes = Vec::new();
+    for i in 0..4 {
+        let addr = if i % 2 == 0 { b.addr } else { a.addr };
+        codes.push(post(addr, path, &body("right")).await.code());
+    }
+    assert_eq!(codes, [0, 0, 0, 1306429], "the right secret kept its quota");
+    assert_eq!(
+        mock.requests().len(),
+        6,
+        "refused requests are not forwarded"
+    );
+    let keys = redis.raw(&["KEYS", "*"]);
+    assert_eq!(keys.matches(":rl:{real#").count(), 2, "{keys}");
+    for s in ["bucket-key-never-logged", "wrong", "right"] {
+        assert!(!keys.contains(s), "{keys}");
+    }
+    for shim in [&a, &b] {
+        assert!(!shim.logs().contains("bucket-key-never-logged"));
+        shim.signal("TERM");
+    }
+}
+
+/// With `rate_limit.bucket_key` the buckets follow that shared secret: replicas with the
+/// same key agree, another key (or the prefix fallback) gives other buckets; a short key
+/// is refused without being echoed, and `Debug` hides it.
+#[tokio::test]
+async fn a_configured_bucket_key_keys_the_buckets() {
+    use bk_job_shim::ratelimit::BucketKey;
+    let redis = RedisServer::start();
+    let with_key = |k: &str| RateLimitConfig {
+        bucket_key: Some(BucketKey::new(k)),
+        ..config(&redis.url(), false, &[("__default", &[(HOUR, 2)])])
+    };
+    let k1 = "k1-0123456789abcdef-shared";
+    let a = RateLimiter::new(&with_key(k1)).await.unwrap();
+    let b = RateLimiter::new(&with_key(k1)).await.unwrap();
+    let other = RateLimiter::new(&with_key("k2-0123456789abcdef-other"))
+        .await
+        .unwrap();
+    let fallback = RateLimiter::new(&with_key("")).await.unwrap();
+    let bucket = |l: &RateLimiter| l.bucket("app", false, Some("s"));
+    assert_eq!(bucket(&a), bucket(&b));
+    assert_ne!(bucket(&a), bucket(&other));
+    assert_ne!(bucket(&a), bucket(&fallback));
+    assert!(a.check_bucket("app", &bucket(&a)).await.allowed);
+    assert!(b.check_bucket("app", &bucket(&b)).await.allowed);
+    assert!(!a.check_bucket("app", &bucket(&a)).await.allowed);
+
+    let short = with_key("hunter2");
+    let err = RateLimiter::new(&short).await.unwrap_err().to_string();
+    assert!(err.contains("rate_limit.bucket_key"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let shown = format!("{short:?}");
+    assert!(
+        !shown.contains("hunter2") && shown.contains("bucket_key"),
+        "{shown}"
+    );
 }
 
 #[tokio::test]

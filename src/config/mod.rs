@@ -219,6 +219,7 @@ impl Config {
                 humantime::format_duration(self.upstream.pool_idle_timeout)
             ));
         }
+        w.extend(ratelimit::warning(&self.rate_limit));
         w
     }
 }

@@ -9,7 +9,7 @@ use super::{AppLabel, BoxFuture, Resp, refuse, take};
 use crate::auth::Caller;
 use crate::error::ShimError;
 use crate::metrics::Metrics;
-use crate::ratelimit::{LimitKeyer, RateLimiter};
+use crate::ratelimit::RateLimiter;
 use http::Request;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -73,7 +73,11 @@ where
             // Charged by verified identity, else by app code + presented secret.
             let bucket = req.extensions().get::<Caller>().map_or_else(
                 || app.clone(),
-                |c| LimitKeyer::process().bucket(&app, c.is_verified(), c.presented_secret()),
+                |c| {
+                    layer
+                        .limiter
+                        .bucket(&app, c.is_verified(), c.presented_secret())
+                },
             );
             let decision = layer.limiter.check_bucket(&app, &bucket).await;
             if decision.degraded {

@@ -13,9 +13,23 @@
 //!   usable about the secret without the HMAC key.
 //!
 //! The rates still follow the app code (`rate_limit.rates.<app>`), only the counters are
-//! split. The HMAC key is random per process for the local backend; replicas sharing a
-//! Redis backend must share it (`LimitKeyer::new` with a configured key), or each replica
-//! would count in its own buckets.
+//! split. The HMAC key:
+//!
+//! * `rate_limit.bucket_key` when set (≥ 16 bytes; a secret shared by every replica,
+//!   usually from the environment: `BK_JOB_SHIM_RATE_LIMIT__BUCKET_KEY`);
+//! * else, for the **local** backend, random per process ([`LimitKeyer::process`]);
+//! * else, for the **redis** backend, derived from `redis_prefix` alone
+//!   ([`LimitKeyer::from_prefix`]): deterministic, so every replica computes the same
+//!   buckets without any configuration. The trade-off: that key is not secret, so the
+//!   tags are as good as an unkeyed hash of app code and secret. Whoever can list the
+//!   Redis keys can test guessed secrets offline against a 64-bit tag (harmless for the
+//!   random secrets BlueKing issues, not for a weak hand-made one), and a wrong-secret
+//!   caller still cannot reach the right bucket (that would take a second preimage of the
+//!   tag). Setting `bucket_key` removes the offline test. `check-config` and the start-up
+//!   log warn when a Redis limiter runs on the fallback.
+//!
+//! Changing the key (or the prefix, for the fallback) starts fresh buckets once; no
+//! secret is stored, only tags.
 //!
 //! Flooding an app with random wrong secrets creates buckets; they are bounded by
 //! `Options::max_tracked_apps` (beyond it new buckets share one overflow bucket) and
@@ -49,6 +63,13 @@ impl LimitKeyer {
         key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
         key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
         Self { key }
+    }
+
+    /// The deterministic keyer of a Redis backend without `rate_limit.bucket_key`: the
+    /// HMAC key is derived from the key prefix only (see the module docs for the
+    /// trade-off). Every replica with the same prefix computes the same buckets.
+    pub fn from_prefix(prefix: &str) -> Self {
+        Self::new(format!("bk-job-shim rate-limit buckets v1; prefix={prefix}").as_bytes())
     }
 
     /// The keyer of this process (random key, made once): buckets survive reloads.
@@ -114,5 +135,14 @@ mod tests {
             LimitKeyer::random().bucket("a", false, None)
         );
         assert_eq!(format!("{k:?}"), "LimitKeyer(***)");
+        // The Redis fallback: the same on every replica, distinct per prefix.
+        assert_eq!(
+            LimitKeyer::from_prefix("p").bucket("a", false, Some("s")),
+            LimitKeyer::from_prefix("p").bucket("a", false, Some("s"))
+        );
+        assert_ne!(
+            LimitKeyer::from_prefix("p").bucket("a", false, Some("s")),
+            LimitKeyer::from_prefix("q").bucket("a", false, Some("s"))
+        );
     }
 }

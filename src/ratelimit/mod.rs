@@ -22,7 +22,10 @@
 //! The caller checks the app allow-list *before* calling [`RateLimiter::check`]; the
 //! limiter keys on whatever app code it is given. [`RateLimiter::check_bucket`] picks the
 //! windows by app code but charges a separate bucket, so that callers presenting a wrong
-//! secret do not use up the quota of callers presenting the right one ([`LimitKeyer`]).
+//! secret do not use up the quota of callers presenting the right one:
+//! [`RateLimiter::bucket`] derives it with the limiter's [`LimitKeyer`]
+//! (`rate_limit.bucket_key`, else random per process for `local` and derived from
+//! `redis_prefix` for `redis`, so that every replica derives the same buckets).
 //!
 //! # Semantics
 //!
@@ -54,11 +57,12 @@
 //! * **`local`** — the contract above per process, in memory: one counter and end
 //!   instant per window and bucket; all windows of a bucket are checked and charged
 //!   together under the bucket's lock.
-//! * **`redis`** — the same contract shared by every replica: the first request of a
-//!   window does `SET key tokens-1 PX period`, later ones `DECR`; one Lua script checks
-//!   every window of the app and decrements only if all admit, atomically. Keys are
-//!   `bk-job-shim:rl:{<app_code>}:<period>:<tokens>` (the braces are a Redis Cluster hash
-//!   tag, so every window of an app lives in one slot), with no config version in them:
+//! * **`redis`** — the same contract shared by every replica: each window is a hash
+//!   `{e = end, left}` on Redis's clock; one Lua script checks every window of the app
+//!   and charges them only if all admit, atomically. Keys are
+//!   `bk-job-shim:rl:{<bucket>}:<period>:<tokens>` (the bucket is the app code or
+//!   `<app_code>#<tag>`; the braces are a Redis Cluster hash tag, so every window of a
+//!   bucket lives in one slot), with no config version in them:
 //!   after a reload a window whose `{period, tokens}` did not change keeps counting, and a
 //!   changed window starts a fresh counter. Each call has a timeout
 //!   ([`Options::redis_timeout`], 200 ms). On any Redis error or timeout the decision is
@@ -91,119 +95,27 @@
 //! [`RateLimiter::overflowed`] expose both for metrics. With `auth.allowed_apps` set,
 //! unknown codes are refused before the limiter and never create state.
 
+mod config;
+mod decision;
 mod key;
 mod local;
 mod redis;
 
+pub use config::{
+    Backend, BucketKey, DEFAULT_APP, MIN_BUCKET_KEY_LEN, Rate, RateLimitConfig, RateLimitError,
+    rates_problems,
+};
+pub use decision::{
+    Decision, HEADER_LIMIT, HEADER_PLUGIN, HEADER_REMAINING, HEADER_RESET, PLUGIN_LOCAL,
+    PLUGIN_REDIS,
+};
 pub use key::LimitKeyer;
 
-use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use config::Plan;
+use decision::{WindowOutcome, ceil_secs};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// One window: at most `tokens` requests per `period` seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rate {
-    /// Window length in seconds (≥ 1).
-    pub period: u64,
-    /// Requests admitted per window (≥ 1).
-    pub tokens: u64,
-}
-
-/// Which store holds the counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// In-process fixed windows, per replica.
-    #[default]
-    Local,
-    /// Redis, shared by every replica.
-    Redis,
-}
-
-/// `[rate_limit]` section. Its `Debug` hides Redis passwords (see `redis_conn::settings`).
-#[derive(Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimitConfig {
-    /// `local` or `redis`.
-    pub backend: Backend,
-    /// Redis URL for the `redis` backend (standalone; with Sentinel: the master's
-    /// credentials, database and TLS).
-    pub redis_url: String,
-    /// `[rate_limit.redis_tls]`: CA bundle and client certificate for `rediss://`.
-    pub redis_tls: crate::redis_conn::RedisTlsConfig,
-    /// Sentinel URLs; with them, the master is found through Sentinel.
-    pub redis_sentinels: Vec<String>,
-    /// The Sentinel service (master) name.
-    pub redis_master_name: String,
-    /// Seed nodes of a Redis Cluster; with them, the backend uses Redis Cluster.
-    pub redis_cluster_nodes: Vec<String>,
-    /// First part of every Redis key (shims with different prefixes share one Redis
-    /// without sharing counters).
-    pub redis_prefix: String,
-    /// Admit requests when Redis fails.
-    pub fail_open: bool,
-    /// `__default` and per-app windows.
-    pub rates: BTreeMap<String, Vec<Rate>>,
-}
-
-impl RateLimitConfig {
-    /// The Redis connection settings of this section.
-    pub fn redis_settings(&self) -> crate::redis_conn::RedisSettings {
-        crate::redis_conn::RedisSettings {
-            url: self.redis_url.clone(),
-            tls: self.redis_tls.clone(),
-            sentinels: self.redis_sentinels.clone(),
-            master_name: self.redis_master_name.clone(),
-            cluster_nodes: self.redis_cluster_nodes.clone(),
-            prefix: self.redis_prefix.clone(),
-        }
-    }
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            backend: Backend::Local,
-            redis_url: "redis://127.0.0.1:6379/0".into(),
-            redis_tls: crate::redis_conn::RedisTlsConfig::default(),
-            redis_sentinels: Vec::new(),
-            redis_master_name: String::new(),
-            redis_cluster_nodes: Vec::new(),
-            redis_prefix: crate::redis_conn::settings::DEFAULT_PREFIX.to_owned(),
-            fail_open: true,
-            rates: BTreeMap::from([(
-                DEFAULT_APP.to_owned(),
-                vec![Rate {
-                    period: 1,
-                    tokens: 100,
-                }],
-            )]),
-        }
-    }
-}
-
-/// Key of `rates` that applies to apps without their own entry.
-pub const DEFAULT_APP: &str = "__default";
-
-/// Header: `tokens` of the reported window.
-pub const HEADER_LIMIT: &str = "x-bkapi-ratelimit-limit";
-/// Header: requests left in the reported window.
-pub const HEADER_REMAINING: &str = "x-bkapi-ratelimit-remaining";
-/// Header: seconds until the reported window is full again.
-pub const HEADER_RESET: &str = "x-bkapi-ratelimit-reset";
-/// Header: which limiter decided ([`PLUGIN_LOCAL`] or [`PLUGIN_REDIS`]).
-pub const HEADER_PLUGIN: &str = "x-bkapi-ratelimit-plugin";
-
-/// `X-Bkapi-RateLimit-Plugin` value of the local backend. Distinct from the gateway's
-/// own `bk-stage-rate-limit` / `bk-resource-rate-limit`, so a client (or an operator
-/// reading a trace) can tell the shim's limit from the gateway's.
-pub const PLUGIN_LOCAL: &str = "bk-job-shim-local";
-/// `X-Bkapi-RateLimit-Plugin` value of the Redis backend.
-pub const PLUGIN_REDIS: &str = "bk-job-shim-redis";
 
 /// Tunables that are not part of the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,238 +141,6 @@ impl Default for Options {
     }
 }
 
-/// Why a [`RateLimiter`] could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum RateLimitError {
-    /// `rates.__default` is missing.
-    #[error("rate_limit.rates.__default is required")]
-    MissingDefault,
-    /// An app has an empty list of windows.
-    #[error("rate_limit.rates.{app}: at least one {{period, tokens}} is required")]
-    NoWindows {
-        /// App code (or `__default`).
-        app: String,
-    },
-    /// A window is out of range.
-    #[error(
-        "rate_limit.rates.{app}: invalid window period={period} tokens={tokens} \
-         (need period ≥ 1, 1 ≤ tokens ≤ 4294967295 and tokens ≤ period × 10⁹)"
-    )]
-    InvalidRate {
-        /// App code (or `__default`).
-        app: String,
-        /// Configured period.
-        period: u64,
-        /// Configured tokens.
-        tokens: u64,
-    },
-    /// The Redis settings can never work (the message names the key, never a password).
-    #[error("{0}")]
-    Redis(#[from] crate::redis_conn::SettingsError),
-}
-
-/// The outcome of one [`RateLimiter::check`], with what the response headers report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    /// Forward the request (`false`: answer 1306429).
-    pub allowed: bool,
-    /// `tokens` of the reported window.
-    pub limit: u64,
-    /// Requests left in the reported window after this one.
-    pub remaining: u64,
-    /// Seconds until the reported window is full again (local) or ends (Redis).
-    pub reset_secs: u64,
-    /// On a rejection, seconds until a request may be admitted (≥ 1), for `Retry-After`.
-    pub retry_after_secs: Option<u64>,
-    /// The backend failed (Redis error or timeout) and `fail_open` decided `allowed`.
-    /// Then `limit` is the smallest window's `tokens`, `remaining` is `limit` when
-    /// failing open and 0 when failing closed, `reset_secs` is that window's period, and
-    /// a fail-closed rejection suggests `Retry-After: 1`.
-    pub degraded: bool,
-    /// `X-Bkapi-RateLimit-Plugin` value ([`PLUGIN_LOCAL`] or [`PLUGIN_REDIS`]).
-    pub plugin: &'static str,
-}
-
-impl Decision {
-    /// The four `X-Bkapi-RateLimit-*` headers, names in lower case (as hyper sends them,
-    /// and as `http::HeaderName::from_static` requires).
-    pub fn headers(&self) -> [(&'static str, String); 4] {
-        [
-            (HEADER_LIMIT, self.limit.to_string()),
-            (HEADER_REMAINING, self.remaining.to_string()),
-            (HEADER_RESET, self.reset_secs.to_string()),
-            (HEADER_PLUGIN, self.plugin.to_owned()),
-        ]
-    }
-
-    /// Sets the four `X-Bkapi-RateLimit-*` headers on `headers`, replacing any the
-    /// upstream sent. `Retry-After` is left to the caller (gateway mode only).
-    pub fn insert_headers(&self, headers: &mut http::HeaderMap) {
-        use http::header::{HeaderName, HeaderValue};
-        headers.insert(
-            HeaderName::from_static(HEADER_LIMIT),
-            HeaderValue::from(self.limit),
-        );
-        headers.insert(
-            HeaderName::from_static(HEADER_REMAINING),
-            HeaderValue::from(self.remaining),
-        );
-        headers.insert(
-            HeaderName::from_static(HEADER_RESET),
-            HeaderValue::from(self.reset_secs),
-        );
-        headers.insert(
-            HeaderName::from_static(HEADER_PLUGIN),
-            HeaderValue::from_static(self.plugin),
-        );
-    }
-
-    /// The decision when the backend failed.
-    fn on_backend_error(plugin: &'static str, fail_open: bool, windows: &[Rate]) -> Self {
-        let w = windows
-            .iter()
-            .min_by_key(|r| r.tokens)
-            .copied()
-            .unwrap_or(Rate {
-                period: 1,
-                tokens: 1,
-            });
-        Self {
-            allowed: fail_open,
-            limit: w.tokens,
-            remaining: if fail_open { w.tokens } else { 0 },
-            reset_secs: w.period,
-            retry_after_secs: if fail_open { None } else { Some(1) },
-            degraded: true,
-            plugin,
-        }
-    }
-}
-
-/// What one window says about one request.
-#[derive(Debug, Clone, Copy)]
-struct WindowOutcome {
-    allowed: bool,
-    limit: u64,
-    remaining: u64,
-    reset_secs: u64,
-    /// Seconds until this window admits again (only meaningful when rejected).
-    retry_after_secs: u64,
-}
-
-impl Decision {
-    /// Folds the windows of one check into one decision (see the module docs).
-    fn combine(plugin: &'static str, outcomes: &[WindowOutcome]) -> Self {
-        let allowed = outcomes.iter().all(|o| o.allowed);
-        let mut best: Option<WindowOutcome> = None;
-        let mut retry_after = 0;
-        for o in outcomes.iter().filter(|o| allowed || !o.allowed) {
-            retry_after = retry_after.max(o.retry_after_secs);
-            let better = match best {
-                None => true,
-                Some(b) => {
-                    (o.remaining, std::cmp::Reverse(o.reset_secs))
-                        < (b.remaining, std::cmp::Reverse(b.reset_secs))
-                }
-            };
-            if better {
-                best = Some(*o);
-            }
-        }
-        let best = best.unwrap_or(WindowOutcome {
-            allowed,
-            limit: 0,
-            remaining: 0,
-            reset_secs: 0,
-            retry_after_secs: 0,
-        });
-        Self {
-            allowed,
-            limit: best.limit,
-            remaining: if allowed { best.remaining } else { 0 },
-            reset_secs: best.reset_secs,
-            retry_after_secs: (!allowed).then_some(retry_after.max(1)),
-            degraded: false,
-            plugin,
-        }
-    }
-}
-
-/// Seconds in `d`, rounded up.
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
-/// A window the limiters can represent: `period ≥ 1`, `1 ≤ tokens ≤ u32::MAX` and at most
-/// one token per nanosecond.
-fn window_ok(r: &Rate) -> bool {
-    r.period >= 1
-        && r.tokens >= 1
-        && r.tokens <= u64::from(u32::MAX)
-        && u128::from(r.tokens) <= u128::from(r.period) * 1_000_000_000
-}
-
-/// Every problem of a `rates` table (for `check-config`), in the words of
-/// [`RateLimitError`]: the same rules [`RateLimiter::new`] enforces.
-pub fn rates_problems(rates: &BTreeMap<String, Vec<Rate>>) -> Vec<String> {
-    let mut out = Vec::new();
-    if !rates.contains_key(DEFAULT_APP) {
-        out.push(RateLimitError::MissingDefault.to_string());
-    }
-    for (app, windows) in rates {
-        if windows.is_empty() {
-            out.push(RateLimitError::NoWindows { app: app.clone() }.to_string());
-        }
-        for r in windows.iter().filter(|r| !window_ok(r)) {
-            out.push(
-                RateLimitError::InvalidRate {
-                    app: app.clone(),
-                    period: r.period,
-                    tokens: r.tokens,
-                }
-                .to_string(),
-            );
-        }
-    }
-    out
-}
-
-/// Validated `rates`: the `__default` windows and the per-app ones.
-#[derive(Debug, Clone)]
-struct Plan {
-    default: Vec<Rate>,
-    apps: HashMap<String, Vec<Rate>>,
-}
-
-impl Plan {
-    fn new(rates: &BTreeMap<String, Vec<Rate>>) -> Result<Self, RateLimitError> {
-        for (app, windows) in rates {
-            if windows.is_empty() {
-                return Err(RateLimitError::NoWindows { app: app.clone() });
-            }
-            for r in windows {
-                if !window_ok(r) {
-                    return Err(RateLimitError::InvalidRate {
-                        app: app.clone(),
-                        period: r.period,
-                        tokens: r.tokens,
-                    });
-                }
-            }
-        }
-        let default = rates
-            .get(DEFAULT_APP)
-            .cloned()
-            .ok_or(RateLimitError::MissingDefault)?;
-        let apps = rates
-            .iter()
-            .filter(|(app, _)| app.as_str() != DEFAULT_APP)
-            .map(|(app, w)| (app.clone(), w.clone()))
-            .collect();
-        Ok(Self { default, apps })
-    }
-}
-
 /// Per-app rate limiter over the configured backend. Cheap to clone (an `Arc` inside);
 /// rebuild it on config reload and swap it in (see the module docs).
 #[derive(Clone)]
@@ -470,6 +150,8 @@ pub struct RateLimiter {
 
 struct Inner {
     kind: Kind,
+    /// Derives the bucket a request is charged to (see [`LimitKeyer`]).
+    keyer: LimitKeyer,
     /// The local backend's housekeeping task, stopped when the limiter is dropped.
     housekeeper: Option<tokio::task::AbortHandle>,
 }
@@ -533,6 +215,7 @@ impl RateLimiter {
         shared: Option<crate::redis_conn::RedisConn>,
     ) -> Result<Self, RateLimitError> {
         let plan = Plan::new(&cfg.rates)?;
+        let configured = config::bucket_key(cfg)?.map(|k| LimitKeyer::new(k.bytes()));
         let inner = match cfg.backend {
             Backend::Local => {
                 let local = Arc::new(local::LocalLimiter::new(&plan, opts.max_tracked_apps));
@@ -556,25 +239,30 @@ impl RateLimiter {
                 });
                 Inner {
                     kind: Kind::Local(local),
+                    keyer: configured.unwrap_or_else(|| LimitKeyer::process().clone()),
                     housekeeper,
                 }
             }
-            Backend::Redis => Inner {
-                kind: Kind::Redis({
-                    let conn = match shared {
-                        Some(conn) => conn,
-                        None => crate::redis_conn::RedisConn::connect(
-                            &cfg.redis_settings(),
-                            &crate::redis_conn::RedisOptions {
-                                timeout: opts.redis_timeout,
-                                ..Default::default()
-                            },
-                        )?,
-                    };
-                    redis::RedisLimiter::new(conn, cfg.fail_open, plan).await
-                }),
-                housekeeper: None,
-            },
+            Backend::Redis => {
+                let conn = match shared {
+                    Some(conn) => conn,
+                    None => crate::redis_conn::RedisConn::connect(
+                        &cfg.redis_settings(),
+                        &crate::redis_conn::RedisOptions {
+                            timeout: opts.redis_timeout,
+                            ..Default::default()
+                        },
+                    )?,
+                };
+                // Without `bucket_key`: deterministic, so replicas agree (`check-config`
+                // and `serve` warn about it, see `Config::warnings`).
+                let keyer = configured.unwrap_or_else(|| LimitKeyer::from_prefix(conn.prefix()));
+                Inner {
+                    kind: Kind::Redis(redis::RedisLimiter::new(conn, cfg.fail_open, plan).await),
+                    keyer,
+                    housekeeper: None,
+                }
+            }
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -588,13 +276,23 @@ impl RateLimiter {
     }
 
     /// Decides one request of `app_code` (whose `rates` entry applies) charged to
-    /// `bucket` (see [`LimitKeyer`]); `bucket = app_code` is [`RateLimiter::check`].
+    /// `bucket` (see [`RateLimiter::bucket`]); `bucket = app_code` is
+    /// [`RateLimiter::check`].
     pub async fn check_bucket(&self, app_code: &str, bucket: &str) -> Decision {
         match &self.inner.kind {
             Kind::Local(l) => l.check(app_code, bucket),
-            // The Redis backend keys by app code for now (its keys are its own module's).
-            Kind::Redis(r) => r.check(app_code).await,
+            Kind::Redis(r) => r.check(app_code, bucket).await,
         }
+    }
+
+    /// The bucket a request of `app_code` is charged to: the app code itself when the
+    /// identity is `verified` (a JWT), else `<app_code>#<tag>` keyed by the secret
+    /// material presented, with this limiter's [`LimitKeyer`] (the same on every replica
+    /// of a Redis backend).
+    pub fn bucket(&self, app_code: &str, verified: bool, presented_secret: Option<&str>) -> String {
+        self.inner
+            .keyer
+            .bucket(app_code, verified, presented_secret)
     }
 
     /// `"local"` or `"redis"` (for logs and metric labels).
@@ -661,6 +359,7 @@ impl RateLimiter {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use std::collections::BTreeMap;
 
     fn rates(list: &[(&str, &[(u64, u64)])]) -> BTreeMap<String, Vec<Rate>> {
         list.iter()

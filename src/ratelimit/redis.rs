@@ -59,13 +59,15 @@ end
 return out
 ";
 
-/// The Redis key of `rate` for `app`: `<prefix>:rl:{<app>}:<period>:<tokens>`.
+/// The Redis key of `rate` for `bucket`: `<prefix>:rl:{<bucket>}:<period>:<tokens>`,
+/// where `bucket` is the app code (verified identity) or `<app>#<tag>` (see
+/// [`LimitKeyer`](super::LimitKeyer)).
 ///
-/// The braces are a Redis Cluster hash tag (all windows of an app in one slot, as a
+/// The braces are a Redis Cluster hash tag (all windows of a bucket in one slot, as a
 /// multi-key script requires; the prefix never holds braces). No config version: an
 /// unchanged window keeps its counter across reloads.
-pub(super) fn key(prefix: &str, app: &str, rate: Rate) -> String {
-    format!("{prefix}:rl:{{{app}}}:{}:{}", rate.period, rate.tokens)
+pub(super) fn key(prefix: &str, bucket: &str, rate: Rate) -> String {
+    format!("{prefix}:rl:{{{bucket}}}:{}:{}", rate.period, rate.tokens)
 }
 
 /// The Redis backend.
@@ -104,11 +106,12 @@ impl RedisLimiter {
         }
     }
 
-    pub(super) async fn check(&self, app: &str) -> Decision {
+    /// Decides one request with the windows of `app`, charged to `bucket`.
+    pub(super) async fn check(&self, app: &str, bucket: &str) -> Decision {
         let windows = self.plan.apps.get(app).unwrap_or(&self.plan.default);
         let mut call = self.script.prepare_invoke();
         for &w in windows {
-            call.key(key(self.conn.prefix(), app, w))
+            call.key(key(self.conn.prefix(), bucket, w))
                 .arg(w.tokens)
                 .arg(w.period);
         }
@@ -192,6 +195,10 @@ mod tests {
             "bk-job-shim:rl:{app-1}:60:600"
         );
         assert_eq!(key("test", "a", W[1]), "test:rl:{a}:1:20");
+        assert_eq!(
+            key("p", "a#0123456789abcdef", W[1]),
+            "p:rl:{a#0123456789abcdef}:1:20"
+        );
     }
 
     #[test]

@@ -121,6 +121,7 @@ impl fmt::Debug for crate::ratelimit::RateLimitConfig {
             .field("backend", &self.backend)
             .field("redis", &self.redis_settings())
             .field("fail_open", &self.fail_open)
+            .field("bucket_key", &self.bucket_key)
             .field("rates", &self.rates)
             .finish()
     }
