@@ -1,11 +1,12 @@
-//! JSON budget: the shape of a JSON document checked on its bytes, before anything builds a
-//! tree from it.
+//! JSON budget: the shape of a JSON document counted while it is parsed, so that no tree
+//! grows past it.
 //!
 //! A parsed `serde_json::Value` costs 45–95× the bytes it came from (every number, string
 //! and container is a 32-byte value plus its allocation), so the body size limit alone
-//! does not bound memory: a 10 MB list of small numbers becomes ~1 GB of tree. [`check`]
-//! walks the document with serde's visitor machinery, storing nothing, in memory bounded
-//! by the nesting depth, and refuses it as soon as one limit is passed:
+//! does not bound memory: a 10 MB list of small numbers becomes ~1 GB of tree. [`parse`]
+//! builds the tree with serde's visitor machinery, counting as it goes, and stops as soon
+//! as one limit is passed (the partial tree is dropped), so memory is bounded by the
+//! budget, not by the document; the budget costs no second pass over the bytes:
 //!
 //! * `max_depth`: nesting of arrays and objects;
 //! * `max_array_len`: elements of one array (`server.max_hosts` bounds host lists this
@@ -13,10 +14,11 @@
 //! * `max_string_bytes`: one string (or key);
 //! * `max_values`: scalars, strings and containers in the whole document.
 //!
-//! The error names the limit and is answered `1306406`. Upstream replies are checked
-//! with their own [`Budget`] before they are parsed.
+//! The error names the limit and is answered `1306406`. Upstream replies are parsed the
+//! same way with their own [`Budget`] (`upstream::reply::REPLY_BUDGET`).
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 use std::cell::Cell;
 use std::fmt;
 
@@ -90,6 +92,10 @@ impl Walk<'_> {
 
     fn string<E: serde::de::Error>(&self, s: &str) -> Result<(), E> {
         self.count()?;
+        self.key(s)
+    }
+
+    fn key<E: serde::de::Error>(&self, s: &str) -> Result<(), E> {
         if s.len() > self.budget.max_string_bytes {
             return Err(self.fail(BudgetError::StringLen(self.budget.max_string_bytes)));
         }
@@ -97,7 +103,7 @@ impl Walk<'_> {
     }
 }
 
-/// One value at `depth`.
+/// One value at `depth`, built into a [`Value`].
 #[derive(Clone, Copy)]
 struct Node<'w, 'b> {
     walk: &'w Walk<'b>,
@@ -105,57 +111,63 @@ struct Node<'w, 'b> {
 }
 
 impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Node<'_, '_> {
-    type Value = ();
+    type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-        self.walk.count()
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Value, E> {
+        self.walk.count().map(|()| Value::Bool(b))
     }
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
-        self.walk.count()
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Value, E> {
+        self.walk.count().map(|()| Value::from(n))
     }
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
-        self.walk.count()
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Value, E> {
+        self.walk.count().map(|()| Value::from(n))
     }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
-        self.walk.count()
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Value, E> {
+        // As serde_json's own `Value`: a float that is not finite becomes `null`.
+        self.walk
+            .count()
+            .map(|()| Number::from_f64(n).map_or(Value::Null, Value::Number))
     }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        self.walk.count()
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.walk.count().map(|()| Value::Null)
     }
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
-        self.walk.string(s)
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Value, E> {
+        self.walk.string(s).map(|()| Value::String(s.to_owned()))
     }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let child = self.enter()?;
-        let mut n = 0usize;
-        while seq.next_element_seed(child)?.is_some() {
-            n += 1;
-            self.check_len(n)?;
-        }
-        Ok(())
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Value, E> {
+        self.walk.string(&s).map(|()| Value::String(s))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let child = self.enter()?;
-        let mut n = 0usize;
-        while map.next_key_seed(Key(self.walk))?.is_some() {
-            map.next_value_seed(child)?;
-            n += 1;
-            self.check_len(n)?;
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(child)? {
+            out.push(v);
+            self.check_len(out.len())?;
         }
-        Ok(())
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let child = self.enter()?;
+        let mut out = Map::new();
+        while let Some(k) = map.next_key_seed(Key(self.walk))? {
+            let v = map.next_value_seed(child)?;
+            out.insert(k, v);
+            self.check_len(out.len())?;
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -187,33 +199,38 @@ impl Node<'_, '_> {
 struct Key<'w, 'b>(&'w Walk<'b>);
 
 impl<'de> DeserializeSeed<'de> for Key<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for Key<'_, '_> {
-    type Value = ();
+    type Value = String;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
     }
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
-        if s.len() > self.0.budget.max_string_bytes {
-            return Err(self
-                .0
-                .fail(BudgetError::StringLen(self.0.budget.max_string_bytes)));
-        }
-        Ok(())
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<String, E> {
+        self.0.key(s).map(|()| s.to_owned())
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<String, E> {
+        self.0.key(&s).map(|()| s)
     }
 }
 
-/// Checks `bytes` (one JSON document; empty or all white space passes) against `budget`
-/// without building a tree. [`BudgetError::Invalid`] when it is not JSON.
-pub fn check(bytes: &[u8], budget: &Budget) -> Result<(), BudgetError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
-    }
+/// Why [`parse`] built no tree.
+#[derive(Debug)]
+pub enum ParseError {
+    /// A limit of the budget was passed (the tree was dropped as soon as it was).
+    Budget(BudgetError),
+    /// Not one JSON document.
+    Json(serde_json::Error),
+}
+
+/// Parses `bytes` (one JSON document) into a tree while counting it against `budget`:
+/// the first passed limit stops the parse, so no tree ever holds more than the budget
+/// allows. One pass: the budget costs no second parse.
+pub fn parse(bytes: &[u8], budget: &Budget) -> Result<Value, ParseError> {
     let walk = Walk {
         budget,
         values: Cell::new(0),
@@ -225,11 +242,24 @@ pub fn check(bytes: &[u8], budget: &Budget) -> Result<(), BudgetError> {
         depth: 0,
     }
     .deserialize(&mut de)
-    .and_then(|()| de.end());
+    .and_then(|v| de.end().map(|()| v));
     match (r, walk.error.take()) {
-        (_, Some(e)) => Err(e),
-        (Ok(()), None) => Ok(()),
-        (Err(_), None) => Err(BudgetError::Invalid),
+        (_, Some(e)) => Err(ParseError::Budget(e)),
+        (Ok(v), None) => Ok(v),
+        (Err(e), None) => Err(ParseError::Json(e)),
+    }
+}
+
+/// Checks `bytes` (one JSON document; empty or all white space passes) against `budget`.
+/// [`BudgetError::Invalid`] when it is not JSON.
+pub fn check(bytes: &[u8], budget: &Budget) -> Result<(), BudgetError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match parse(bytes, budget) {
+        Ok(_) => Ok(()),
+        Err(ParseError::Budget(e)) => Err(e),
+        Err(ParseError::Json(_)) => Err(BudgetError::Invalid),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `bk-job-shim` binary: all behaviour lives in the library; this only wires.
 
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

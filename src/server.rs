@@ -15,14 +15,14 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Service, ServiceExt};
 
 /// Connection settings of one listener.
@@ -121,78 +121,132 @@ where
         .header_read_timeout(limits.header_read_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, max = limits.max_connections, "too many connections: closing");
-            drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let svc = service
-            .clone()
-            .map_request(move |mut req: Request<Incoming>| {
+        let conn = Connection {
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+            slot,
+            peer,
+            handshake_timeout: limits.header_read_timeout,
+        };
+        conn.spawn(stream, service.clone(), tls.clone());
+    }
+    drop(listener);
+    drain(graceful, limits.grace, cutoff).await
+}
+
+/// The next connection, or `None` once `shutdown` has resolved. Accept errors (EMFILE
+/// and friends) back off instead of spinning.
+async fn accept<F: Future<Output = ()>>(
+    listener: &TcpListener,
+    shutdown: &mut std::pin::Pin<&mut F>,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => return Some(a),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = shutdown.as_mut() => return None,
+        }
+    }
+}
+
+/// One accepted connection and what serving it needs.
+struct Connection {
+    builder: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    /// Its place under `limits.max_connections`, released when it ends.
+    slot: OwnedSemaphorePermit,
+    peer: SocketAddr,
+    /// Time allowed for the TLS handshake.
+    handshake_timeout: Duration,
+}
+
+impl Connection {
+    /// Serves the connection in its own task (after the TLS handshake when `tls` is set),
+    /// each request carrying the [`Peer`].
+    fn spawn<S, B>(self, stream: TcpStream, service: S, tls: Option<TlsAcceptor>)
+    where
+        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Connection {
+            builder,
+            watcher,
+            slot,
+            peer,
+            handshake_timeout,
+        } = self;
+        let svc =
+            TowerToHyperService::new(service.map_request(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(Peer(peer));
                 req
-            });
-        if let Some(acceptor) = &tls {
-            let handshake = tokio::time::timeout(limits.header_read_timeout, {
-                let acceptor = acceptor.clone();
-                async move { acceptor.accept(stream).await }
-            });
-            let (builder, watcher) = (builder.clone(), graceful.watcher());
-            tokio::spawn(async move {
-                let stream = match handshake.await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        return tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    }
-                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                };
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
-                    .into_owned();
-                if let Err(e) = watcher.watch(conn).await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                drop(slot);
-            });
-            continue;
-        }
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
-            .into_owned();
-        let conn = graceful.watch(conn);
+            }));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let served = match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+                    let stream = match handshake.await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            return tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                    watcher.watch(conn.into_owned()).await
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(slot);
         });
     }
-    drop(listener);
+}
+
+/// After the listener closed: waits at most `grace` for the connections to finish; then,
+/// with a `cutoff`, has the requests still in flight answered and gives the connections
+/// [`CUTOFF_FLUSH`] to write those answers. Returns whether the drain was complete.
+async fn drain(
+    graceful: GracefulShutdown,
+    grace: Duration,
+    cutoff: Option<Arc<tokio::sync::watch::Sender<bool>>>,
+) -> bool {
     let drained = graceful.shutdown();
     let mut drained = std::pin::pin!(drained);
     tokio::select! {
         () = &mut drained => return true,
-        () = tokio::time::sleep(limits.grace) => {}
+        () = tokio::time::sleep(grace) => {}
     }
     let Some(cutoff) = cutoff else {
-        tracing::warn!(grace = ?limits.grace, "grace period over: closing connections with requests in flight");
+        tracing::warn!(
+            ?grace,
+            "grace period over: closing connections with requests in flight"
+        );
         return false;
     };
-    tracing::warn!(grace = ?limits.grace, "grace period over: answering requests in flight as of unknown outcome");
+    tracing::warn!(
+        ?grace,
+        "grace period over: answering requests in flight as of unknown outcome"
+    );
     cutoff.send_replace(true);
     if tokio::time::timeout(CUTOFF_FLUSH, drained).await.is_err() {
         tracing::warn!("connections still open after the cut-off answers: closing them");

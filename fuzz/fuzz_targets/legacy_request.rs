@@ -37,12 +37,15 @@ fuzz_target!(|data: &[u8]| {
     let route = route(path);
     let _ = route.name();
     let _ = route.is_query();
-    // The budget walk agrees with the parser on what is JSON.
-    let budget = bk_job_shim::budget::check(body, &bk_job_shim::budget::Budget::default());
-    let parsed = translate::parse_body(body);
-    if budget == Err(bk_job_shim::budget::BudgetError::Invalid) {
-        assert!(serde_json::from_slice::<serde_json::Value>(body).is_err());
+    // The budgeted parse agrees with serde_json on what is JSON, and builds the same tree.
+    let budgeted = bk_job_shim::budget::parse(body, &bk_job_shim::budget::Budget::default());
+    let plain = serde_json::from_slice::<serde_json::Value>(body);
+    match (&budgeted, &plain) {
+        (Err(bk_job_shim::budget::ParseError::Json(_)), p) => assert!(p.is_err()),
+        (Ok(v), p) => assert_eq!(p.as_ref().ok(), Some(v)),
+        (Err(bk_job_shim::budget::ParseError::Budget(_)), _) => {}
     }
+    let parsed = translate::parse_body(body);
     let Ok(map) = parsed else {
         return;
     };

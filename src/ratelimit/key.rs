@@ -42,7 +42,9 @@ use std::fmt;
 /// Derives limiter buckets (see the module docs). Cheap to clone.
 #[derive(Clone)]
 pub struct LimitKeyer {
-    key: Vec<u8>,
+    /// HMAC-SHA256 with its key already absorbed (the key pads are hashed once here,
+    /// not per request); `None` only if the MAC refused the key, which HMAC never does.
+    mac: Option<Hmac<Sha256>>,
 }
 
 impl fmt::Debug for LimitKeyer {
@@ -54,7 +56,9 @@ impl fmt::Debug for LimitKeyer {
 impl LimitKeyer {
     /// A keyer with a configured HMAC key (shared by replicas on one Redis).
     pub fn new(key: &[u8]) -> Self {
-        Self { key: key.to_vec() }
+        Self {
+            mac: Hmac::<Sha256>::new_from_slice(key).ok(),
+        }
     }
 
     /// A keyer with a random HMAC key (per process).
@@ -62,7 +66,7 @@ impl LimitKeyer {
         let mut key = Vec::with_capacity(32);
         key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
         key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-        Self { key }
+        Self::new(&key)
     }
 
     /// The deterministic keyer of a Redis backend without `rate_limit.bucket_key`: the
@@ -84,10 +88,9 @@ impl LimitKeyer {
         if verified {
             return app.to_owned();
         }
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.key) {
-            Ok(m) => m,
-            // HMAC takes keys of any length; unreachable.
-            Err(_) => return format!("{app}#-"),
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let Some(mut mac) = self.mac.clone() else {
+            return format!("{app}#-");
         };
         mac.update(app.as_bytes());
         mac.update(&[0]);
@@ -97,7 +100,8 @@ impl LimitKeyer {
         out.push_str(app);
         out.push('#');
         for b in tag.iter().take(8) {
-            out.push_str(&format!("{b:02x}"));
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
         }
         out
     }

@@ -111,45 +111,8 @@ async fn handle(shared: Arc<Shared>, req: Request<UpstreamRequest>) -> Resp {
         .and_then(|r| r.header_value().to_str().ok())
         .map_or_else(crate::layer::request_id::mint, str::to_owned);
     let lang = parts.headers.get("blueking-language").cloned();
-    let caller = parts.extensions.get::<crate::auth::Caller>();
     let mut calls = Calls::new(&shared, auth, lang, request_id, route.name());
-    let mut warnings = Vec::new();
-    let answer = match route {
-        Route::Call(_) => match parts
-            .extensions
-            .get::<crate::translate::exchange::PendingExchange>()
-            .and_then(|p| p.take())
-        {
-            Some(ex) => {
-                let first = Step::Call(request);
-                let (answer, w) = exchange::drive(&shared, &mut calls, first, ex).await;
-                warnings = w;
-                answer
-            }
-            None => Err(ShimError::Internal),
-        },
-        Route::GetJobInstanceStatus | Route::GetJobInstanceLog => {
-            match polling_exchange(&shared, &route, &request).await {
-                Some(ex) => {
-                    let (answer, w) = exchange::run(&shared, &mut calls, ex).await;
-                    warnings = w;
-                    answer
-                }
-                None => Err(ShimError::Internal),
-            }
-        }
-        Route::Unavailable(u) => Err(ShimError::Translate(u.to_error())),
-        Route::ExecuteJob
-        | Route::FastExecuteScript
-        | Route::FastPushFile
-        | Route::V3(_)
-        | Route::V3Other(_) => {
-            let ex = submit::exchange(&route, request, caller);
-            let (answer, w) = exchange::run(&shared, &mut calls, ex).await;
-            warnings = w;
-            answer
-        }
-    };
+    let (answer, warnings) = drive(&shared, &mut calls, route, request, &parts).await;
     let mut resp = match answer {
         Ok((body, code)) => {
             let mut r = envelope::json(StatusCode::OK, &body);
@@ -167,4 +130,41 @@ async fn handle(shared: Arc<Shared>, req: Request<UpstreamRequest>) -> Resp {
         resp.extensions_mut().insert(LegacyRequestId(id));
     }
     resp
+}
+
+/// Runs the upstream calls of one request: its exchange, to the legacy answer (data and
+/// code) and the warnings gathered on the way.
+async fn drive(
+    shared: &Shared,
+    calls: &mut Calls,
+    route: Route,
+    request: UpstreamRequest,
+    parts: &http::request::Parts,
+) -> (Answer, Vec<String>) {
+    match route {
+        Route::Call(_) => match parts
+            .extensions
+            .get::<crate::translate::exchange::PendingExchange>()
+            .and_then(|p| p.take())
+        {
+            Some(ex) => exchange::drive(shared, calls, Step::Call(request), ex).await,
+            None => (Err(ShimError::Internal), Vec::new()),
+        },
+        Route::GetJobInstanceStatus | Route::GetJobInstanceLog => {
+            match polling_exchange(shared, &route, &request).await {
+                Some(ex) => exchange::run(shared, calls, ex).await,
+                None => (Err(ShimError::Internal), Vec::new()),
+            }
+        }
+        Route::Unavailable(u) => (Err(ShimError::Translate(u.to_error())), Vec::new()),
+        Route::ExecuteJob
+        | Route::FastExecuteScript
+        | Route::FastPushFile
+        | Route::V3(_)
+        | Route::V3Other(_) => {
+            let caller = parts.extensions.get::<crate::auth::Caller>();
+            let ex = submit::exchange(&route, request, caller);
+            exchange::run(shared, calls, ex).await
+        }
+    }
 }

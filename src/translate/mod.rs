@@ -148,7 +148,14 @@ pub fn parse_body(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, Transl
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
     }
-    match serde_json::from_slice::<Value>(bytes) {
+    object_of(serde_json::from_slice::<Value>(bytes))
+}
+
+/// A parsed legacy body as the JSON object it must be (the refusals of [`parse_body`]).
+pub fn object_of(
+    parsed: Result<Value, serde_json::Error>,
+) -> Result<serde_json::Map<String, Value>, TranslateError> {
+    match parsed {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(TranslateError::new(
             RejectReason::InvalidJson,

@@ -64,24 +64,27 @@ impl BodyKind {
 /// scripts send): it is read as JSON. (What the cookie may do still follows the declared
 /// type.)
 pub fn body_params(bytes: &[u8], kind: BodyKind) -> Result<Map<String, Value>, TranslateError> {
-    let looks_json = bytes
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b == b'{');
-    match kind {
-        BodyKind::Json => super::parse_body(bytes),
-        BodyKind::Form if looks_json => super::parse_body(bytes),
-        BodyKind::Form => {
-            let text = std::str::from_utf8(bytes).map_err(|_| {
-                TranslateError::new(
-                    RejectReason::InvalidJson,
-                    "body",
-                    "form body is not UTF-8 text",
-                )
-            })?;
-            typed(parse_query(text))
-        }
+    if is_json(bytes, kind) {
+        return super::parse_body(bytes);
     }
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        TranslateError::new(
+            RejectReason::InvalidJson,
+            "body",
+            "form body is not UTF-8 text",
+        )
+    })?;
+    typed(parse_query(text))
+}
+
+/// Whether a body of `kind` is read as JSON: declared so, or a form-labelled body that
+/// starts with `{` (what `curl -d '{…}'` sends).
+pub fn is_json(bytes: &[u8], kind: BodyKind) -> bool {
+    kind == BodyKind::Json
+        || bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{')
 }
 
 /// The parameters of a legacy GET: the query string, typed ([`typed`]).

@@ -3,15 +3,38 @@
 //! §5.4).
 
 use super::Reply;
+use crate::budget::{Budget, BudgetError, ParseError};
 use crate::error::{ShimError, UpstreamError};
 use crate::translate::{self, envelope::EsbResp};
-use serde_json::Value;
+
+/// The JSON budget of an upstream reply, checked on its bytes before it becomes a tree
+/// (the byte cap alone let a 50 MB reply of numbers grow to 1.6 GB). Room for the
+/// largest legitimate replies: a page of 1,000 jobs is ~20,000 values, the status of
+/// 5,000 hosts ~75,000.
+pub const REPLY_BUDGET: Budget = Budget {
+    max_depth: 64,
+    max_array_len: 50_000,
+    max_string_bytes: 32 * 1024 * 1024,
+    max_values: 500_000,
+};
 
 /// Read a reply as a bk-job `EsbResp`, or map the gateway's error (spec §5.4).
 pub fn interpret(reply: &Reply) -> Result<EsbResp, ShimError> {
-    let esb = serde_json::from_slice::<Value>(&reply.body)
-        .ok()
-        .and_then(EsbResp::parse);
+    let esb = match crate::budget::parse(&reply.body, &REPLY_BUDGET) {
+        Ok(v) => EsbResp::parse(v),
+        // Not JSON: answered below like any reply that is not an envelope.
+        Err(ParseError::Json(_)) => None,
+        Err(ParseError::Budget(e)) => {
+            let limit = match e {
+                BudgetError::ArrayLen(n) => format!("an array of more than {n} elements"),
+                e => e.to_string(),
+            };
+            return Err(ShimError::Upstream(UpstreamError::BadBody(format!(
+                "a reply of {} bytes over the reply budget: {limit}",
+                reply.body.len()
+            ))));
+        }
+    };
     let status = reply.status;
     match esb {
         // APIGW's own errors carry 16xxxxx codes.
@@ -54,6 +77,35 @@ mod tests {
     use crate::config::ErrorStatus;
     use bytes::Bytes;
     use http::HeaderMap;
+
+    #[test]
+    fn a_reply_over_the_budget_is_refused_before_it_becomes_a_tree() {
+        let numbers = format!(
+            "{{\"code\":0,\"result\":true,\"data\":[{}1]}}",
+            "1,".repeat(60_000)
+        );
+        let reply = Reply {
+            status: 200,
+            headers: HeaderMap::new(),
+            body: Bytes::from(numbers),
+        };
+        match interpret(&reply) {
+            Err(ShimError::Upstream(UpstreamError::BadBody(m))) => {
+                assert!(m.contains("50000"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let fine = format!(
+            "{{\"code\":0,\"result\":true,\"data\":[{}1]}}",
+            "1,".repeat(40_000)
+        );
+        let reply = Reply {
+            status: 200,
+            headers: HeaderMap::new(),
+            body: Bytes::from(fine),
+        };
+        assert!(interpret(&reply).is_ok());
+    }
 
     #[test]
     fn interpret_maps_gateway_and_job_errors() {
