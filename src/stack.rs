@@ -224,6 +224,8 @@ where
         jobs: base.jobs.clone(),
         tz: rt.settings.tz,
     });
+    let identify = IdentifyLayer::new(&c.auth.allowed_apps, rt.settings.app_labels.clone())
+        .with_no_user(c.auth.jwt.no_user);
     let svc = ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(PanicReply(mode)))
         .layer(EnvelopeLayer::new(mode, deadline))
@@ -244,45 +246,49 @@ where
         .concurrency_limit(c.server.max_in_flight)
         .timeout(deadline)
         .layer(JwtLayer::new(rt.jwt.clone()))
-        .layer(
-            LegacyBodyLayer::new(
-                c.server.max_body_bytes,
-                c.server.body_read_timeout,
-                base.metrics.clone(),
-            )
-            .with_budget(
-                crate::budget::Budget {
-                    max_array_len: c.server.max_hosts,
-                    ..crate::budget::Budget::default()
-                },
-                c.server.max_large_bodies,
-            ),
-        )
-        .layer(
-            IdentifyLayer::new(&c.auth.allowed_apps, rt.settings.app_labels.clone())
-                .with_no_user(c.auth.jwt.no_user),
-        )
+        .layer(legacy_body(c, &base.metrics).with_gate(identify.clone()))
+        .layer(identify)
         .layer(RateLimitLayer::new(
             rt.limiter.clone(),
             base.metrics.clone(),
         ))
-        .layer(
-            TranslateLayer::new(
-                Options {
-                    steps: c.legacy.steps,
-                    calls: crate::translate::calls::CallOptions {
-                        tz: rt.settings.tz,
-                        max_rows: c.paging.max_rows,
-                        page_len: c.paging.page_length,
-                    },
-                    routes: c.routes,
-                },
-                &c.auth.callback_hosts,
-                base.metrics.clone(),
-            )
-            .with_callback_ports(&c.auth.callback_ports),
-        )
+        .layer(translate(rt, &base.metrics))
         .layer(InjectAuthLayer::new(c.auth.clone(), rt.app.clone()))
         .service(routes);
     BoxCloneSyncService::new(svc)
+}
+
+/// The legacy-body layer of `c`: size and time limits, the JSON budget.
+fn legacy_body(c: &crate::config::Config, metrics: &Arc<Metrics>) -> LegacyBodyLayer {
+    LegacyBodyLayer::new(
+        c.server.max_body_bytes,
+        c.server.body_read_timeout,
+        metrics.clone(),
+    )
+    .with_budget(
+        crate::budget::Budget {
+            max_array_len: c.server.max_hosts,
+            ..crate::budget::Budget::default()
+        },
+        c.server.max_large_bodies,
+    )
+}
+
+/// The translate layer of `rt`'s settings.
+fn translate(rt: &Runtime, metrics: &Arc<Metrics>) -> TranslateLayer {
+    let c = &rt.settings.config;
+    TranslateLayer::new(
+        Options {
+            steps: c.legacy.steps,
+            calls: crate::translate::calls::CallOptions {
+                tz: rt.settings.tz,
+                max_rows: c.paging.max_rows,
+                page_len: c.paging.page_length,
+            },
+            routes: c.routes,
+        },
+        &c.auth.callback_hosts,
+        metrics.clone(),
+    )
+    .with_callback_ports(&c.auth.callback_ports)
 }

@@ -305,3 +305,50 @@ async fn passthrough_with_jwt_sends_the_verified_app_and_odd_app_codes_are_refus
     assert!(mock.requests().is_empty());
     shim.shutdown().await;
 }
+
+/// A caller whose app comes from a verified JWT or an incoming `X-Bkapi-Authorization`
+/// and is not allowed is refused before its body is read: a body that is not even JSON
+/// gets the allow-list refusal, not a parse error.
+#[tokio::test]
+async fn a_caller_known_without_the_body_is_refused_before_it_is_parsed() {
+    let mock = MockUpstream::start(started()).await;
+    let mut cfg = test_config(&mock.url());
+    cfg.auth.allowed_apps = vec!["real-app".into()];
+    let shim = start_shim(cfg.clone()).await;
+    cfg.auth.jwt.required = true;
+    cfg.auth.jwt.public_key_file = Some(fixture("public.pem"));
+    let with_jwt = start_shim(cfg).await;
+    let not_json = "{\"bk_app_code\": \"real-app\", this is not JSON";
+    let header = r#"{"bk_app_code": "other-app", "bk_app_secret": "s"}"#;
+    let a = send(
+        shim.addr,
+        "POST",
+        EXECUTE,
+        not_json,
+        &[("X-Bkapi-Authorization", header)],
+    )
+    .await;
+    assert_eq!(a.code(), 1306403, "{:?}", a.body);
+    assert!(
+        a.body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("other-app")
+    );
+    let t = token("other-app", "alice");
+    let a = send(
+        with_jwt.addr,
+        "POST",
+        EXECUTE,
+        not_json,
+        &[("X-Bkapi-JWT", &t)],
+    )
+    .await;
+    assert_eq!(a.code(), 1306403, "{:?}", a.body);
+    with_jwt.shutdown().await;
+    // Without such a source the body names the app: it is parsed, and refused as JSON.
+    let a = send(shim.addr, "POST", EXECUTE, not_json, &[]).await;
+    assert_eq!(a.code(), 1306406, "{:?}", a.body);
+    assert!(mock.requests().is_empty());
+    shim.shutdown().await;
+}

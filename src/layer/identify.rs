@@ -4,6 +4,9 @@
 //! claims; the app code must have an app code's shape and, when `auth.allowed_apps` is
 //! set, be on it — before it becomes a rate-limit key or a metric label.
 //!
+//! [`IdentifyLayer::refuse_early`] is the part that needs no body: the legacy-body layer
+//! asks it before reading one.
+//!
 //! The [`Caller`] travels on as a request extension; the bounded metric label
 //! ([`AppLabel`]) too, and it is put on the response, whatever the outcome.
 
@@ -148,6 +151,32 @@ impl IdentifyLayer {
             Some(_) => Ok(caller),
         };
         (result, label)
+    }
+}
+
+impl IdentifyLayer {
+    /// What can be decided before the body is read: the app of a verified JWT or of an
+    /// incoming `X-Bkapi-Authorization` (each takes precedence over whatever the body
+    /// says) must have an app code's shape and be allowed, so such a caller is refused
+    /// before its body is read or parsed. `None`: nothing to refuse yet (the body may
+    /// name the app).
+    pub fn refuse_early(&self, parts: &http::request::Parts) -> Option<ShimError> {
+        let app = match parts.extensions.get::<Verified>() {
+            Some(Verified(id)) => id.app_code.clone(),
+            None if parts.headers.contains_key(auth::AUTHORIZATION_HEADER) => {
+                let none = serde_json::Map::new();
+                match auth::identify(&parts.headers, &none, &mut none.clone(), false) {
+                    Ok(c) => c.credentials.app_code?,
+                    Err(e) => return Some(e),
+                }
+            }
+            None => return None,
+        };
+        if let Err(e) = auth::check_app_code(&app) {
+            return Some(e);
+        }
+        (!self.allowed.is_empty() && !self.allowed.contains(&app))
+            .then_some(ShimError::AppNotAllowed(app))
     }
 }
 

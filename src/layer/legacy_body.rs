@@ -11,6 +11,8 @@
 //!   lists as JSON text), as ESB took them.
 //! * The `bk_token` cookie may identify the caller of a read-only GET or of a JSON POST,
 //!   never of a GET or form POST that changes something (CSRF).
+//! * A caller whose app is known without the body (verified JWT, incoming
+//!   `X-Bkapi-Authorization`) and not allowed is refused before the body is read.
 //! * Before anything is read, the head is checked (`crate::protocol`: `CONNECT`, exactly
 //!   one `Host`, plain `chunked` only).
 //! * Before the body becomes a tree, its bytes pass the JSON budget (`crate::budget`:
@@ -18,6 +20,7 @@
 //!   `server.max_large_bodies` bodies over 1 MiB are buffered at once, one more is refused
 //!   at once. Both answer `1306406` naming the limit.
 
+use super::identify::IdentifyLayer;
 use super::{BoxFuture, Resp, refuse, take};
 use crate::budget::{Budget, ParseError};
 use crate::error::ShimError;
@@ -57,6 +60,8 @@ pub struct LegacyBodyLayer {
     budget: Budget,
     large: Arc<Semaphore>,
     max_large: usize,
+    /// Refuses callers identified without the body (JWT, header) before it is read.
+    gate: Option<IdentifyLayer>,
 }
 
 /// A body larger than this counts against `server.max_large_bodies`.
@@ -73,7 +78,16 @@ impl LegacyBodyLayer {
             budget: Budget::default(),
             large: Arc::new(Semaphore::new(DEFAULT_MAX_LARGE)),
             max_large: DEFAULT_MAX_LARGE,
+            gate: None,
         }
+    }
+
+    /// Callers whose app is known before the body (a verified JWT, an incoming
+    /// `X-Bkapi-Authorization`) and that `identify` refuses are refused before the body is
+    /// read ([`IdentifyLayer::refuse_early`]).
+    pub fn with_gate(mut self, identify: IdentifyLayer) -> Self {
+        self.gate = Some(identify);
+        self
     }
 
     /// The JSON budget of a body, and how many large bodies may be buffered at once.
@@ -168,6 +182,9 @@ impl LegacyBodyLayer {
             http::Method::GET => true,
             ref m => return Err(ShimError::MethodNotAllowed(m.to_string())),
         };
+        if let Some(e) = self.gate.as_ref().and_then(|g| g.refuse_early(parts)) {
+            return Err(e);
+        }
         let permit = match declared_len(&parts.headers) {
             Some(n) if n <= LARGE_BODY_BYTES => None,
             _ if is_get && !parts.headers.contains_key(http::header::TRANSFER_ENCODING) => None,
