@@ -161,6 +161,11 @@ impl IdentifyLayer {
     /// before its body is read or parsed. `None`: nothing to refuse yet (the body may
     /// name the app).
     pub fn refuse_early(&self, parts: &http::request::Parts) -> Option<ShimError> {
+        // Without an allow-list there is nothing to refuse early (the app code's shape is
+        // checked once, after the body): no second parse of the header per request.
+        if self.allowed.is_empty() {
+            return None;
+        }
         let app = match parts.extensions.get::<Verified>() {
             Some(Verified(id)) => id.app_code.clone(),
             None if parts.headers.contains_key(auth::AUTHORIZATION_HEADER) => {
@@ -175,8 +180,7 @@ impl IdentifyLayer {
         if let Err(e) = auth::check_app_code(&app) {
             return Some(e);
         }
-        (!self.allowed.is_empty() && !self.allowed.contains(&app))
-            .then_some(ShimError::AppNotAllowed(app))
+        (!self.allowed.contains(&app)).then_some(ShimError::AppNotAllowed(app))
     }
 }
 
