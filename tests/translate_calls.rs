@@ -23,7 +23,7 @@ use bk_job_shim::translate::calls::{self, CallOptions, LegacyCall};
 use bk_job_shim::translate::envelope::EsbResp;
 use bk_job_shim::translate::exchange::{Exchange, Outcome, Step};
 use bk_job_shim::translate::polling::{LogExchange, StatusExchange};
-use bk_job_shim::translate::{UpstreamRequest, parse_body};
+use bk_job_shim::translate::{JsonBody, UpstreamRequest, parse_body};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::fs;
@@ -107,7 +107,7 @@ fn emulate(stub: &StubGateway, r: &UpstreamRequest) -> Value {
     if !r.query.is_empty() {
         uri = format!("{uri}?{}", r.query_string());
     }
-    let body = r.body.as_ref().map(Value::to_string).unwrap_or_default();
+    let body = r.body.as_ref().map(JsonBody::to_string).unwrap_or_default();
     let req = http::Request::builder()
         .method(r.method.as_str())
         .uri(uri)
@@ -130,7 +130,7 @@ fn record(dir: &Path, legacy: &Value) {
             method: bk_job_shim::translate::Method::Post,
             resource: s["resource"].as_str().unwrap().to_owned(),
             query: vec![],
-            body: Some(s["body"].clone()),
+            body: Some(JsonBody::of_value(&s["body"])),
             warnings: vec![],
         };
         let reply = emulate(&stub, &req);

@@ -53,7 +53,7 @@ fn jobv3_request_becomes_doc_e_example() {
         .unwrap()
         .remove("kube_container_filters");
     e.insert("is_param_sensitive".into(), json!(false));
-    assert_eq!(req.body.unwrap(), expected);
+    assert_eq!(req.body.unwrap().to_value(), expected);
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn legacy_request_takes_the_same_shape() {
         }),
     );
     assert_eq!(req.resource, "bkci_plugin_fast_execute_script");
-    let body = req.body.unwrap();
+    let body = req.body.unwrap().to_value();
     assert_eq!(
         body["execute_target"],
         json!({

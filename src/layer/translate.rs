@@ -11,7 +11,6 @@ use crate::metrics::Metrics;
 use crate::translate::exchange::PendingExchange;
 use crate::translate::{self, Options, Route, Translated, UpstreamRequest};
 use http::{HeaderValue, Request};
-use serde_json::Value;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
@@ -145,8 +144,7 @@ fn check_callback(req: &UpstreamRequest, hosts: &[String], ports: &[u16]) -> Res
     let Some(url) = req
         .body
         .as_ref()
-        .and_then(|b| b.get("callback_url"))
-        .and_then(Value::as_str)
+        .and_then(|b| b.field::<std::borrow::Cow<'_, str>>("callback_url"))
         .filter(|s| !s.trim().is_empty())
     else {
         return Ok(());
@@ -191,7 +189,7 @@ pub(crate) fn warning_header(warnings: &[String]) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use translate::Method;
+    use translate::{JsonBody, Method};
 
     #[test]
     fn callback_allow_list() {
@@ -199,7 +197,9 @@ mod tests {
             method: Method::Post,
             resource: "x".into(),
             query: vec![],
-            body: Some(serde_json::json!({ "callback_url": url })),
+            body: Some(JsonBody::of_value(
+                &serde_json::json!({ "callback_url": url }),
+            )),
             warnings: vec![],
         };
         let hosts = vec!["cb.example.com".to_owned()];

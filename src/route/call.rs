@@ -113,7 +113,7 @@ impl Calls {
             uri.push_str(&qs);
         }
         let body = match (&req.method, &req.body) {
-            (Method::Post, Some(b)) => Bytes::from(serde_json::to_vec(b).unwrap_or_default()),
+            (Method::Post, Some(b)) => Bytes::from(b.clone().into_bytes()),
             (Method::Post, None) => Bytes::from_static(b"{}"),
             (Method::Get, _) => Bytes::new(),
         };

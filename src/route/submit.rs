@@ -62,8 +62,7 @@ fn started_plan(route: &Route, req: &UpstreamRequest) -> Option<Option<i64>> {
         "execute_job_plan" => Some(
             req.body
                 .as_ref()
-                .and_then(|b| b.get("job_plan_id"))
-                .and_then(Value::as_i64),
+                .and_then(|b| b.field::<i64>("job_plan_id")),
         ),
         "fast_execute_script"
         | "fast_transfer_file"

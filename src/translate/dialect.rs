@@ -17,7 +17,7 @@
 //! The resource exists only under `/api/v3/system/`, so the setting needs `auth.mode =
 //! "app"` with `auth.system_api = true` ([`RoutesConfig::validate`]).
 
-use super::{RejectReason, TranslateError, UpstreamRequest};
+use super::{JsonBody, RejectReason, TranslateError, UpstreamRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -71,7 +71,7 @@ impl RoutesConfig {
 
 /// A v3 `fast_execute_script` request → the BK-CI plugin request of doc E.
 pub fn to_bkci_plugin(mut req: UpstreamRequest) -> Result<UpstreamRequest, TranslateError> {
-    let Some(Value::Object(mut body)) = req.body.take() else {
+    let Some(Value::Object(mut body)) = req.body.take().map(|b| b.to_value()) else {
         return Err(TranslateError::new(
             RejectReason::InvalidJson,
             "body",
@@ -93,7 +93,7 @@ pub fn to_bkci_plugin(mut req: UpstreamRequest) -> Result<UpstreamRequest, Trans
         body.insert("callback".into(), json!({ "url": url }));
     }
     req.resource = BKCI_PLUGIN_RESOURCE.to_owned();
-    req.body = Some(Value::Object(body));
+    req.body = Some(JsonBody::of_value(&Value::Object(body)));
     Ok(req)
 }
 
@@ -166,13 +166,13 @@ mod tests {
             method: Method::Post,
             resource: "execute_job_plan".into(),
             query: vec![],
-            body: Some(json!({})),
+            body: Some(JsonBody::of_value(&json!({}))),
             warnings: vec![],
         };
         assert_eq!(c.apply(r.clone()).ok(), Some(r));
         let empty = UpstreamRequest {
             resource: "fast_execute_script".into(),
-            body: Some(json!({"target_server": {}})),
+            body: Some(JsonBody::of_value(&json!({"target_server": {}}))),
             ..UpstreamRequest {
                 method: Method::Post,
                 resource: String::new(),

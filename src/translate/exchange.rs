@@ -15,7 +15,7 @@
 use super::codes;
 use super::envelope::EsbResp;
 use super::status::JobExtras;
-use super::{Method, TranslateError, UpstreamRequest};
+use super::{JsonBody, Method, TranslateError, UpstreamRequest};
 use serde_json::{Map, Value};
 
 /// Largest `length` bk-job's v3 list calls accept (`EsbAccountResourceV3Impl`,
@@ -264,7 +264,7 @@ pub fn post(resource: &str, body: Value) -> UpstreamRequest {
         method: Method::Post,
         resource: resource.to_owned(),
         query: Vec::new(),
-        body: Some(body),
+        body: Some(JsonBody::of_value(&body)),
         warnings: Vec::new(),
     }
 }

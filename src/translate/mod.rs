@@ -11,6 +11,7 @@
 //! * [`envelope`]: v3 `EsbResp` → legacy envelope.
 //! * [`status`], [`log`]: the polling responses (`get_job_instance_status` / `_log`).
 
+pub mod body;
 pub mod calls;
 pub mod codes;
 pub mod credentials;
@@ -29,6 +30,7 @@ pub mod status;
 pub mod transport;
 pub mod validate;
 
+pub use body::JsonBody;
 pub use credentials::Credentials;
 pub use error::{RejectReason, TranslateError};
 pub use request::translate_request;
@@ -89,8 +91,8 @@ pub struct UpstreamRequest {
     pub resource: String,
     /// Query parameters (for `GET`), in order.
     pub query: Vec<(String, String)>,
-    /// JSON body (for `POST`).
-    pub body: Option<Value>,
+    /// JSON body (for `POST`), serialized once from the typed v3 model.
+    pub body: Option<JsonBody>,
     /// Non-fatal remarks for the caller (sent as `X-Bk-Job-Shim-Warning`).
     pub warnings: Vec<String>,
 }

@@ -20,8 +20,8 @@ use super::model::{
 use super::routes::V3Resource;
 use super::validate::{self, Path};
 use super::{
-    Credentials, Method, Options, RejectReason, Route, StepsPolicy, TranslateError, Translated,
-    UpstreamRequest,
+    Credentials, JsonBody, Method, Options, RejectReason, Route, StepsPolicy, TranslateError,
+    Translated, UpstreamRequest,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -378,7 +378,10 @@ fn v3_passthrough(
         _ => {}
     }
     let (query, body) = match method {
-        Method::Post => (Vec::new(), Some(Value::Object(body))),
+        Method::Post => (
+            Vec::new(),
+            Some(JsonBody::encode(&body).map_err(encode_error)?),
+        ),
         Method::Get => (to_query(name, &body)?, None),
     };
     Ok(UpstreamRequest {
@@ -549,13 +552,7 @@ pub(crate) fn post(
     body: &impl Serialize,
     warnings: Vec<String>,
 ) -> Result<UpstreamRequest> {
-    let body = serde_json::to_value(body).map_err(|e| {
-        TranslateError::new(
-            RejectReason::Invalid,
-            "body",
-            format!("cannot encode the v3 body: {e}"),
-        )
-    })?;
+    let body = JsonBody::encode(body).map_err(encode_error)?;
     Ok(UpstreamRequest {
         method: Method::Post,
         resource: resource.to_owned(),
@@ -563,6 +560,14 @@ pub(crate) fn post(
         body: Some(body),
         warnings,
     })
+}
+
+fn encode_error(e: serde_json::Error) -> TranslateError {
+    TranslateError::new(
+        RejectReason::Invalid,
+        "body",
+        format!("cannot encode the v3 body: {e}"),
+    )
 }
 
 /// A path for a warning (sent as an HTTP header): printable ASCII only, bounded length.
@@ -616,7 +621,7 @@ mod tests {
 
     fn ok_body(route: Route, body: Value) -> Value {
         match run(route, body, StepsPolicy::Reject) {
-            Ok(t) => t.request.body.unwrap_or_default(),
+            Ok(t) => t.request.body.map(|b| b.to_value()).unwrap_or_default(),
             Err(e) => json!({"unexpected_error": e.to_string()}),
         }
     }
@@ -674,7 +679,7 @@ mod tests {
         );
         let text = t
             .and_then(|t| t.request.body)
-            .map(|b| b.to_string())
+            .map(|b| b.as_str().to_owned())
             .unwrap_or_default();
         assert!(!text.contains("s3cr3t") && !text.contains("t0k") && !text.contains("app_"));
     }
@@ -765,7 +770,7 @@ mod tests {
         let t = t.ok();
         let b = t
             .as_ref()
-            .and_then(|t| t.request.body.clone())
+            .and_then(|t| t.request.body.as_ref().map(JsonBody::to_value))
             .unwrap_or_default();
         assert_eq!(
             b["global_var_list"][0]["server"],
@@ -824,7 +829,7 @@ mod tests {
         .ok();
         let b = t
             .as_ref()
-            .and_then(|t| t.request.body.clone())
+            .and_then(|t| t.request.body.as_ref().map(JsonBody::to_value))
             .unwrap_or_default();
         assert_eq!(
             b["global_var_list"],
@@ -1076,7 +1081,7 @@ mod tests {
         .ok();
         let b = t
             .as_ref()
-            .and_then(|t| t.request.body.clone())
+            .and_then(|t| t.request.body.as_ref().map(JsonBody::to_value))
             .unwrap_or_default();
         assert_eq!(
             b,
