@@ -56,6 +56,39 @@ impl UpstreamError {
             UpstreamError::Transport { kind, .. } => kind,
         }
     }
+
+    /// HTTP status of the legacy reply: 504 for a timeout, 502 otherwise.
+    fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::Connect(_)
+            | UpstreamError::Reset(_)
+            | UpstreamError::BadBody(_)
+            | UpstreamError::Status(_)
+            | UpstreamError::Transport { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+/// Status and outcome label of a gateway error mapped to legacy `code`. The status
+/// follows the legacy code (a 5xx of the gateway, a bk-job 401 or a redirect are all
+/// "third-party error" = 502), except a gateway timeout.
+fn gateway_parts(code: i64, status: u16) -> (i64, StatusCode, &'static str) {
+    use StatusCode as S;
+    let s = match code {
+        codes::COMMON_ERROR | codes::ARGUMENT_ERROR => S::BAD_REQUEST,
+        codes::APP_PERMISSION_DENIED => S::FORBIDDEN,
+        codes::COMPONENT_NOT_FOUND => S::NOT_FOUND,
+        codes::RATE_LIMITED => S::TOO_MANY_REQUESTS,
+        _ if status == 504 => S::GATEWAY_TIMEOUT,
+        _ => S::BAD_GATEWAY,
+    };
+    let outcome = if code == codes::THIRD_PARTY_ERROR {
+        "upstream_error"
+    } else {
+        "denied"
+    };
+    (code, s, outcome)
 }
 
 /// Everything that ends a request with a shim-made error reply.
@@ -193,84 +226,45 @@ pub struct ErrorReply {
 impl ShimError {
     /// Legacy code, real HTTP status and metric outcome of this error.
     fn parts(&self) -> (i64, StatusCode, &'static str) {
+        use ShimError as E;
         use StatusCode as S;
         match self {
-            ShimError::NotFound(_) => (codes::COMPONENT_NOT_FOUND, S::NOT_FOUND, "rejected"),
-            ShimError::MethodNotAllowed(_) => (
+            E::NotFound(_) => (codes::COMPONENT_NOT_FOUND, S::NOT_FOUND, "rejected"),
+            E::MethodNotAllowed(_) => (
                 codes::COMPONENT_NOT_FOUND,
                 S::METHOD_NOT_ALLOWED,
                 "rejected",
             ),
-            ShimError::CookieOnly(_) => {
-                (codes::COMPONENT_NOT_FOUND, S::METHOD_NOT_ALLOWED, "denied")
+            E::CookieOnly(_) => (codes::COMPONENT_NOT_FOUND, S::METHOD_NOT_ALLOWED, "denied"),
+            E::BodyTooLarge(_) | E::Budget(_) => {
+                (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected")
             }
-            ShimError::BodyTooLarge(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
-            ShimError::BodyRead(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
-            ShimError::Protocol(e) => (codes::ARGUMENT_ERROR, e.status(), "rejected"),
-            ShimError::Budget(_) => (codes::ARGUMENT_ERROR, S::PAYLOAD_TOO_LARGE, "rejected"),
-            ShimError::BodiesBusy(_) => (codes::ARGUMENT_ERROR, S::SERVICE_UNAVAILABLE, "rejected"),
-            ShimError::Translate(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
-            ShimError::CallbackNotAllowed(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
-            ShimError::CallbackPortNotAllowed(_) => {
-                (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected")
+            E::Protocol(e) => (codes::ARGUMENT_ERROR, e.status(), "rejected"),
+            E::BodiesBusy(_) => (codes::ARGUMENT_ERROR, S::SERVICE_UNAVAILABLE, "rejected"),
+            E::BodyRead(_)
+            | E::Translate(_)
+            | E::CallbackNotAllowed(_)
+            | E::CallbackPortNotAllowed(_) => (codes::ARGUMENT_ERROR, S::BAD_REQUEST, "rejected"),
+            E::BadAuthHeader | E::Credential(_) | E::MissingAppCode | E::InvalidAppCode => {
+                (codes::COMMON_ERROR, S::BAD_REQUEST, "denied")
             }
-            ShimError::BadAuthHeader => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
-            ShimError::Credential(_) => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
-            ShimError::UserRequired => (codes::COMMON_ERROR, S::UNAUTHORIZED, "denied"),
-            ShimError::Jwt(_) => (codes::COMMON_ERROR, S::UNAUTHORIZED, "denied"),
-            ShimError::MissingAppCode => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
-            ShimError::InvalidAppCode => (codes::COMMON_ERROR, S::BAD_REQUEST, "denied"),
-            ShimError::AppNotAllowed(_) => (codes::APP_PERMISSION_DENIED, S::FORBIDDEN, "denied"),
-            ShimError::RateLimited { .. } => {
-                (codes::RATE_LIMITED, S::TOO_MANY_REQUESTS, "rate_limited")
-            }
-            ShimError::AppSecretMissing => (
-                codes::COMMON_ERROR,
-                S::INTERNAL_SERVER_ERROR,
-                "upstream_error",
-            ),
-            ShimError::Gateway { code, status, .. } => {
-                // The status follows the legacy code (a 5xx of the gateway, a bk-job 401 or
-                // a redirect are all "third-party error" = 502), except a gateway timeout.
-                let s = match *code {
-                    codes::COMMON_ERROR => S::BAD_REQUEST,
-                    codes::APP_PERMISSION_DENIED => S::FORBIDDEN,
-                    codes::COMPONENT_NOT_FOUND => S::NOT_FOUND,
-                    codes::ARGUMENT_ERROR => S::BAD_REQUEST,
-                    codes::RATE_LIMITED => S::TOO_MANY_REQUESTS,
-                    _ if *status == 504 => S::GATEWAY_TIMEOUT,
-                    _ => S::BAD_GATEWAY,
-                };
-                let outcome = if *code == codes::THIRD_PARTY_ERROR {
-                    "upstream_error"
-                } else {
-                    "denied"
-                };
-                (*code, s, outcome)
-            }
-            ShimError::Upstream(e) => {
-                let s = match e {
-                    UpstreamError::Timeout(_) => S::GATEWAY_TIMEOUT,
-                    UpstreamError::Connect(_)
-                    | UpstreamError::Reset(_)
-                    | UpstreamError::BadBody(_)
-                    | UpstreamError::Status(_)
-                    | UpstreamError::Transport { .. } => S::BAD_GATEWAY,
-                };
-                (codes::THIRD_PARTY_ERROR, s, "upstream_error")
-            }
-            ShimError::Deadline(_) => (
+            E::UserRequired | E::Jwt(_) => (codes::COMMON_ERROR, S::UNAUTHORIZED, "denied"),
+            E::AppNotAllowed(_) => (codes::APP_PERMISSION_DENIED, S::FORBIDDEN, "denied"),
+            E::RateLimited { .. } => (codes::RATE_LIMITED, S::TOO_MANY_REQUESTS, "rate_limited"),
+            E::Busy => (codes::RATE_LIMITED, S::SERVICE_UNAVAILABLE, "rate_limited"),
+            E::Gateway { code, status, .. } => gateway_parts(*code, *status),
+            E::Upstream(e) => (codes::THIRD_PARTY_ERROR, e.status(), "upstream_error"),
+            E::Deadline(_) => (
                 codes::THIRD_PARTY_ERROR,
                 S::GATEWAY_TIMEOUT,
                 "upstream_error",
             ),
-            ShimError::Busy => (codes::RATE_LIMITED, S::SERVICE_UNAVAILABLE, "rate_limited"),
-            ShimError::OutcomeUnknown => (
+            E::OutcomeUnknown => (
                 codes::THIRD_PARTY_ERROR,
                 S::SERVICE_UNAVAILABLE,
                 "upstream_error",
             ),
-            ShimError::Internal => (
+            E::AppSecretMissing | E::Internal => (
                 codes::COMMON_ERROR,
                 S::INTERNAL_SERVER_ERROR,
                 "upstream_error",

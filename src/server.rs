@@ -7,7 +7,7 @@
 //! closed at once. When `shutdown` resolves the listener is closed (new connections are
 //! refused), idle keep-alive connections are closed, and in-flight requests get
 //! `limits.grace` to finish. Each request carries its [`Peer`] address as an extension.
-//! [`serve_tls`] does the same over TLS (`[server.tls]`).
+//! [`serve_with`] does the same over TLS (`[server.tls]`) and with a cut-off.
 
 use crate::tls::TlsAcceptor;
 use bytes::Bytes;
@@ -72,30 +72,13 @@ where
     serve_with(listener, service, limits, shutdown, None, None).await
 }
 
-/// [`serve`], over TLS when `tls` is set: each connection's handshake runs in its own task
-/// within `limits.header_read_timeout`; the certificate is whatever `tls` serves at that
-/// moment (see [`TlsAcceptor::reload`]).
-pub async fn serve_tls<S, B>(
-    listener: TcpListener,
-    service: S,
-    limits: Limits,
-    shutdown: impl Future<Output = ()> + Send,
-    tls: Option<TlsAcceptor>,
-) -> bool
-where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: hyper::body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    serve_with(listener, service, limits, shutdown, tls, None).await
-}
-
-/// [`serve_tls`]; when the grace ends with requests in flight, `cutoff` is turned `true`
-/// (the stack then answers them at once, `crate::layer::cutoff`) and the connections get
-/// [`CUTOFF_FLUSH`] more to write those answers. Returns whether every connection
-/// finished within the grace (a cut-off drain is not complete).
+/// [`serve`], over TLS when `tls` is set: each connection's handshake runs in its own
+/// task within `limits.header_read_timeout`; the certificate is whatever `tls` serves at
+/// that moment (see [`TlsAcceptor::reload`]). When the grace ends with requests in
+/// flight, `cutoff` is turned `true` (the stack then answers them at once,
+/// `crate::layer::cutoff`) and the connections get [`CUTOFF_FLUSH`] more to write those
+/// answers. Returns whether every connection finished within the grace (a cut-off drain
+/// is not complete).
 pub async fn serve_with<S, B>(
     listener: TcpListener,
     service: S,

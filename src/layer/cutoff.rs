@@ -3,7 +3,7 @@
 //! have reached JOB) instead of being dropped with its connection (an empty reply).
 //!
 //! The signal is a `watch` channel owned by the process ([`crate::stack::Base`]); the
-//! server flips it when `server.shutdown_grace` ends (`crate::server::serve_with_cutoff`).
+//! server flips it when `server.shutdown_grace` ends (`crate::server::serve_with`).
 
 use super::{BoxError, BoxFuture, Resp, refuse};
 use crate::error::ShimError;

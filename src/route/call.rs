@@ -12,7 +12,7 @@ use crate::translate::envelope::EsbResp;
 use crate::translate::{Method, UpstreamRequest};
 use crate::upstream::{UpstreamService, reply};
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use std::sync::Arc;
 use std::time::Instant;
 use tower::ServiceExt;
@@ -101,17 +101,6 @@ impl Calls {
 
     /// Build the HTTP request for `req`. Only allow-listed headers are set.
     fn build(&self, req: &UpstreamRequest) -> Result<Request<Bytes>, ShimError> {
-        let resource = if self.auth.system_api {
-            format!("system/{}", req.resource)
-        } else {
-            req.resource.clone()
-        };
-        let mut uri = format!("/api/v3/{resource}");
-        let qs = req.query_string();
-        if !qs.is_empty() {
-            uri.push('?');
-            uri.push_str(&qs);
-        }
         let body = match (&req.method, &req.body) {
             (Method::Post, Some(b)) => Bytes::from(b.clone().into_bytes()),
             (Method::Post, None) => Bytes::from_static(b"{}"),
@@ -123,10 +112,30 @@ impl Calls {
             Method::Get => http::Method::GET,
             Method::Post => http::Method::POST,
         };
-        *r.uri_mut() = uri
-            .parse()
-            .map_err(|_| ShimError::NotFound(format!("/api/v3/{resource}")))?;
-        let h = r.headers_mut();
+        *r.uri_mut() = self.uri(req)?;
+        self.set_headers(r.headers_mut(), req.method, len)?;
+        Ok(r)
+    }
+
+    /// `/api/v3/[system/]{resource}[?query]`.
+    fn uri(&self, req: &UpstreamRequest) -> Result<http::Uri, ShimError> {
+        let resource = if self.auth.system_api {
+            format!("system/{}", req.resource)
+        } else {
+            req.resource.clone()
+        };
+        let mut uri = format!("/api/v3/{resource}");
+        let qs = req.query_string();
+        if !qs.is_empty() {
+            uri.push('?');
+            uri.push_str(&qs);
+        }
+        uri.parse()
+            .map_err(|_| ShimError::NotFound(format!("/api/v3/{resource}")))
+    }
+
+    /// The allow-listed headers of an upstream request.
+    fn set_headers(&self, h: &mut HeaderMap, method: Method, len: usize) -> Result<(), ShimError> {
         // `from_bytes`: a verbatim incoming header may carry UTF-8 (obs-text is allowed).
         let mut auth = HeaderValue::from_bytes(self.auth.header.as_bytes())
             .map_err(|_| ShimError::BadAuthHeader)?;
@@ -136,7 +145,7 @@ impl Calls {
             http::header::ACCEPT,
             HeaderValue::from_static("application/json"),
         );
-        if req.method == Method::Post {
+        if method == Method::Post {
             h.insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -160,6 +169,6 @@ impl Calls {
         for (k, v) in self.fixed_headers.iter() {
             h.insert(k.clone(), v.clone());
         }
-        Ok(r)
+        Ok(())
     }
 }
