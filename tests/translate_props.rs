@@ -472,6 +472,35 @@ proptest! {
         let Value::Object(map) = body else { unreachable!() };
         check_all_routes(map, &creds)?;
     }
+
+    /// The callback allow-list and the job memory read `callback_url` and `job_plan_id`
+    /// from the written body without parsing it: they must see what the tree holds.
+    #[test]
+    fn written_bodies_answer_top_level_fields_as_the_tree_does(v in tricky_json()) {
+        let body = JsonBody::of_value(&v);
+        for k in ["callback_url", "job_plan_id", "a", "a\"b", "{", ""] {
+            prop_assert_eq!(body.field::<Value>(k), v.get(k).cloned(), "{} in {}", k, body);
+        }
+    }
+}
+
+/// JSON whose strings and keys carry quotes, backslashes and brackets, with the keys
+/// the serving path looks up.
+fn tricky_json() -> impl Strategy<Value = Value> {
+    let text = "[a-z\"\\{}\\[\\],: ]{0,6}";
+    let key = prop_oneof![
+        2 => prop::sample::select(&["callback_url", "job_plan_id", "a", "a\"b", "{", ""][..])
+            .prop_map(str::to_owned),
+        1 => text,
+    ];
+    let leaf = prop_oneof![scalar(), text.prop_map(Value::from)];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(key.clone(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
 }
 
 /// The near-valid generator does produce accepted requests on the translating routes

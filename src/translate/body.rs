@@ -48,10 +48,15 @@ impl JsonBody {
 
     /// One top-level field of an object body, decoded as `T`; `None` when the body is
     /// not an object, the field is absent, or it does not decode as `T`. A body that
-    /// does not contain the key anywhere is not scanned at all.
+    /// does not contain the key's bytes anywhere is not scanned at all.
     pub fn field<'a, T: Deserialize<'a>>(&'a self, key: &str) -> Option<T> {
         let text = self.as_str();
-        memchr::memmem::find(text.as_bytes(), key.as_bytes())?;
+        // `serde_json` writes a key verbatim unless it holds a quote, a backslash or a
+        // control character: otherwise the key's bytes must occur in the text.
+        let verbatim = !key.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20);
+        if verbatim && memchr::memmem::find(text.as_bytes(), key.as_bytes()).is_none() {
+            return None;
+        }
         serde_json::from_str(top_level(text, key)?).ok()
     }
 }
@@ -75,9 +80,8 @@ impl Serialize for JsonBody {
 }
 
 /// The text of the value of `key` at the top level of the object `json`, which must be
-/// valid JSON as `serde_json` writes it (so a key equal to `key` is written without
-/// escapes; `serde_json` escapes only quotes, backslashes and control characters).
-/// Strings are skipped by their quotes and escapes, not decoded. The scan stops at the
+/// valid JSON. Strings are skipped by their quotes and escapes, not decoded (a key is
+/// decoded only when it is written with escapes). The scan stops at the
 /// first match: `serde_json` writes each key of a map or a struct once.
 fn top_level<'a>(json: &'a str, key: &str) -> Option<&'a str> {
     if !json.trim_start().starts_with('{') {
@@ -95,7 +99,7 @@ fn top_level<'a>(json: &'a str, key: &str) -> Option<&'a str> {
                 i = string_end(b, start);
                 if depth == 1 && at_key {
                     at_key = false;
-                    if b.get(start..i) == Some(key.as_bytes()) {
+                    if key_is(json, start, i, key) {
                         // The value starts past the `:` that follows the key.
                         value_start = b[i..].iter().position(|&c| c == b':').map(|p| i + p + 1);
                     }
@@ -119,6 +123,20 @@ fn top_level<'a>(json: &'a str, key: &str) -> Option<&'a str> {
         i += 1;
     }
     None
+}
+
+/// Whether the key written at `json[start..end]` (between its quotes) is `key`; a key
+/// written with escapes is decoded first.
+fn key_is(json: &str, start: usize, end: usize, key: &str) -> bool {
+    let Some(raw) = json.get(start..end) else {
+        return false;
+    };
+    if !raw.contains('\\') {
+        return raw == key;
+    }
+    json.get(start - 1..=end)
+        .and_then(|quoted| serde_json::from_str::<String>(quoted).ok())
+        .is_some_and(|k| k == key)
 }
 
 /// The index of the quote closing the string whose content starts at `i`.
