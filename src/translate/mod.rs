@@ -1,10 +1,12 @@
 //! Pure translation between the legacy ESB JOB API shapes and JOB v3 on the API gateway.
 //!
 //! Nothing in this module does I/O or knows about hyper or tokio: it takes JSON values
-//! and returns JSON values (or a [`TranslateError`]). The serving proxy (`crate::proxy`)
-//! and the offline `translate` command are thin shells around it.
+//! and returns typed requests and JSON values (or a [`TranslateError`]). The serving
+//! stack (`crate::layer::translate`, `crate::route`) and the offline `translate` command
+//! are thin shells around it.
 //!
 //! * [`routes`]: legacy path → [`Route`].
+//! * [`body`]: [`JsonBody`], a v3 request body written once as JSON text.
 //! * [`credentials`]: lifting `bk_app_code`, `bk_app_secret`, … out of a legacy body.
 //! * [`scope`]: `bk_biz_id` → `bk_scope_type` + `bk_scope_id`.
 //! * [`request`]: legacy request bodies → [`UpstreamRequest`] (validation included).
