@@ -8,12 +8,17 @@
 //! input excluded) and `end_to_end` (request bytes → parse → translate → v3 body bytes).
 //! After criterion, a short manual timing prints the per-host cost at each size and the
 //! marginal per-host cost between sizes, so linear growth can be read directly.
+//! The bench allocates with the binary's allocator (jemalloc, with the default features).
 
 use bk_job_shim::translate::{Options, Route, parse_body, translate_request};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use serde_json::{Map, Value, json};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const SIZES: [usize; 3] = [10, 1_000, 5_000];
 
