@@ -38,7 +38,7 @@
 //! `current_step_instance_id` when no step has started yet is `-1` for a job started from a
 //! plan (`bk_job_id > 0`) and `0` otherwise, the values JOB initialises it with.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -97,11 +97,34 @@ pub fn format_legacy_time(ts: i64, tz: Tz) -> Option<String> {
     } else {
         DateTime::<Utc>::from_timestamp(ts, 0)
     }?;
-    Some(
-        utc.with_timezone(&tz)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string(),
-    )
+    let local = utc.with_timezone(&tz).naive_local();
+    if !(0..=9999).contains(&local.year()) {
+        // chrono's signed, unpadded form for years outside four digits.
+        return Some(local.format("%Y-%m-%d %H:%M:%S").to_string());
+    }
+    // Written by hand: chrono's `format` parses the pattern on every call, and a status
+    // reply carries a dozen times per step.
+    let mut out = String::with_capacity(19);
+    for (sep, n, width) in [
+        ("", local.year().unsigned_abs(), 4),
+        ("-", local.month(), 2),
+        ("-", local.day(), 2),
+        (" ", local.hour(), 2),
+        (":", local.minute(), 2),
+        (":", local.second(), 2),
+    ] {
+        out.push_str(sep);
+        push_padded(&mut out, n, width);
+    }
+    Some(out)
+}
+
+/// `n` in decimal, zero-padded to `width` digits (`n` has at most `width` digits).
+fn push_padded(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (n / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// A duration in milliseconds as the legacy decimal seconds (`LongToDecimalJsonSerializer`).
@@ -576,6 +599,41 @@ mod tests {
             format_legacy_time(ms, UTC).as_deref(),
             Some("2018-03-15 04:56:35")
         );
+    }
+
+    #[test]
+    fn hand_formatted_times_match_chrono() {
+        let zones = [
+            UTC,
+            SHANGHAI,
+            chrono_tz::America::New_York,
+            chrono_tz::Asia::Kolkata,
+        ];
+        let mut stamps = vec![
+            0,
+            -1,
+            -62_135_596_800,  // 0001-01-01 UTC
+            -62_167_219_200,  // year 0
+            -62_167_219_201,  // year -1
+            -100_000_000_000, // seconds, far before year 0
+            9_999_999_999,
+            10_000_000_000,
+            253_402_300_799_000, // 9999-12-31 23:59:59 UTC, as ms
+            253_402_300_800_000, // year 10000
+            1_710_054_000_000,   // a DST change in New York
+        ];
+        stamps.extend((0..2_000).map(|i| 1_000_000_000_000 + i * 86_399_937));
+        for tz in zones {
+            for &ts in &stamps {
+                let chrono = if ts > MAX_SECONDS_TIMESTAMP {
+                    DateTime::<Utc>::from_timestamp_millis(ts)
+                } else {
+                    DateTime::<Utc>::from_timestamp(ts, 0)
+                }
+                .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string());
+                assert_eq!(format_legacy_time(ts, tz), chrono, "{ts} in {tz}");
+            }
+        }
     }
 
     #[test]
