@@ -103,7 +103,7 @@ pub fn format_legacy_time(ts: i64, tz: Tz) -> Option<String> {
         return Some(local.format("%Y-%m-%d %H:%M:%S").to_string());
     }
     // Written by hand: chrono's `format` parses the pattern on every call, and a status
-    // reply carries a dozen times per step.
+    // reply carries times for the job, each step and each host.
     let mut out = String::with_capacity(19);
     for (sep, n, width) in [
         ("", local.year().unsigned_abs(), 4),
