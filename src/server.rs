@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tower::{Service, ServiceExt};
+use tower::{BoxError, Service, ServiceExt};
 
 /// Connection settings of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +47,45 @@ impl Limits {
     }
 }
 
+/// What the accept loop serves: a cloneable tower service of hyper requests, answering
+/// with a [`ReplyBody`].
+pub trait HttpService<B>:
+    Service<
+        Request<Incoming>,
+        Response = Response<B>,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S, B> HttpService<B> for S where
+    S: Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Future: Send + 'static,
+            Error: Into<BoxError>,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The body of a reply the accept loop writes.
+pub trait ReplyBody:
+    hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static
+{
+}
+
+impl<B> ReplyBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static
+{
+}
+
 /// Request extension: the client's address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub SocketAddr);
@@ -63,11 +102,8 @@ pub async fn serve<S, B>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> bool
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: hyper::body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: HttpService<B>,
+    B: ReplyBody,
 {
     serve_with(listener, service, limits, shutdown, None, None).await
 }
@@ -88,11 +124,8 @@ pub async fn serve_with<S, B>(
     cutoff: Option<Arc<tokio::sync::watch::Sender<bool>>>,
 ) -> bool
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: hyper::body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: HttpService<B>,
+    B: ReplyBody,
 {
     let graceful = GracefulShutdown::new();
     // HTTP/1.1 only: legacy ESB clients never spoke h2c, and without protocol sniffing a
@@ -159,11 +192,8 @@ impl Connection {
     /// each request carrying the [`Peer`].
     fn spawn<S, B>(self, stream: TcpStream, service: S, tls: Option<TlsAcceptor>)
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        B: hyper::body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: HttpService<B>,
+        B: ReplyBody,
     {
         let Connection {
             builder,

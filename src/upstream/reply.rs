@@ -7,8 +7,8 @@ use crate::budget::{Budget, BudgetError, ParseError};
 use crate::error::{ShimError, UpstreamError};
 use crate::translate::{self, envelope::EsbResp};
 
-/// The JSON budget of an upstream reply, checked on its bytes before it becomes a tree
-/// (the byte cap alone let a 50 MB reply of numbers grow to 1.6 GB). Room for the
+/// The JSON budget of an upstream reply, counted while it is parsed so that no tree grows
+/// past it (the byte cap alone let a 50 MB reply of numbers grow to 1.6 GB). Room for the
 /// largest legitimate replies: a page of 1,000 jobs is ~20,000 values, the status of
 /// 5,000 hosts ~75,000.
 pub const REPLY_BUDGET: Budget = Budget {
@@ -78,42 +78,33 @@ mod tests {
     use bytes::Bytes;
     use http::HeaderMap;
 
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
     #[test]
     fn a_reply_over_the_budget_is_refused_before_it_becomes_a_tree() {
-        let numbers = format!(
-            "{{\"code\":0,\"result\":true,\"data\":[{}1]}}",
-            "1,".repeat(60_000)
-        );
-        let reply = Reply {
-            status: 200,
-            headers: HeaderMap::new(),
-            body: Bytes::from(numbers),
+        let numbers = |n: usize| {
+            format!(
+                "{{\"code\":0,\"result\":true,\"data\":[{}1]}}",
+                "1,".repeat(n)
+            )
         };
-        match interpret(&reply) {
+        match interpret(&reply(200, &numbers(60_000))) {
             Err(ShimError::Upstream(UpstreamError::BadBody(m))) => {
                 assert!(m.contains("50000"), "{m}");
             }
             other => panic!("{other:?}"),
         }
-        let fine = format!(
-            "{{\"code\":0,\"result\":true,\"data\":[{}1]}}",
-            "1,".repeat(40_000)
-        );
-        let reply = Reply {
-            status: 200,
-            headers: HeaderMap::new(),
-            body: Bytes::from(fine),
-        };
-        assert!(interpret(&reply).is_ok());
+        assert!(interpret(&reply(200, &numbers(40_000))).is_ok());
     }
 
     #[test]
     fn interpret_maps_gateway_and_job_errors() {
-        let reply = |status: u16, body: &str| Reply {
-            status,
-            headers: HeaderMap::new(),
-            body: Bytes::from(body.to_owned()),
-        };
         let code = |r: Result<EsbResp, ShimError>| match r {
             Ok(r) => r.code,
             Err(e) => e.reply(ErrorStatus::Esb).code,
