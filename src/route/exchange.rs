@@ -15,7 +15,7 @@ use super::{Answer, Shared};
 use crate::error::{ShimError, UpstreamError};
 use crate::translate::codes;
 use crate::translate::exchange::{CallError, Exchange, MAX_CALLS, Outcome, Step};
-use serde_json::json;
+use serde_json::{Map, Value};
 
 /// Drive `ex` from its start; returns the answer and the warnings to send back.
 pub async fn run(
@@ -65,17 +65,17 @@ pub async fn drive(
                 if let Some((id, extras)) = f.remember {
                     shared.jobs.put(id, extras);
                 }
-                let mut body = json!({
-                    "result": true,
-                    "code": 0,
-                    "message": "",
-                    "data": f.data,
-                    "request_id": calls.legacy_id(),
-                });
+                // `data` is moved in, not copied (as `json!` would).
+                let mut body = Map::new();
+                body.insert("result".into(), Value::Bool(true));
+                body.insert("code".into(), Value::from(0));
+                body.insert("message".into(), Value::from(""));
+                body.insert("data".into(), f.data);
+                body.insert("request_id".into(), Value::from(calls.legacy_id()));
                 if let Some(j) = job_request_id {
-                    body["job_request_id"] = j.into();
+                    body.insert("job_request_id".into(), Value::from(j));
                 }
-                return (Ok((body, 0)), f.warnings);
+                return (Ok((Value::Object(body), 0)), f.warnings);
             }
             Step::PassOn(resp) => {
                 let code = resp.code;

@@ -38,7 +38,7 @@ use serde_json::{Value, json};
 
 use super::error::{RejectReason, TranslateError};
 use super::status::{
-    Reader, V3Host, is_finished_status, parse_v3_status, time_value, total_time_value,
+    Reader, V3Host, V3Step, is_finished_status, legacy_total_time, parse_v3_status, time_text,
 };
 
 /// Most hosts one `batch_get_job_instance_ip_log` call accepts (`1241007` above that).
@@ -135,41 +135,90 @@ pub fn to_legacy_log(
 
     let mut out = Vec::with_capacity(status.steps.len());
     for (i, step) in status.steps.iter().enumerate() {
-        let mut results = Vec::new();
+        let mut step_results = Vec::new();
         for group in group_hosts(&step.hosts) {
-            let mut ip_logs = Vec::with_capacity(group.hosts.len());
-            for &(k, host) in &group.hosts {
-                let at = |key: &str| {
-                    format!("data.step_instance_list[{i}].step_ip_result_list[{k}].{key}")
-                };
-                let content = index.find(step.step_instance_id, host).unwrap_or("");
-                ip_logs.push(json!({
-                    "start_time": time_value(host.start_time, tz, || at("start_time"))?,
-                    "end_time": time_value(host.end_time, tz, || at("end_time"))?,
-                    "total_time": total_time_value(host.total_time),
-                    "execute_count": step.execute_count,
-                    "error_code": host.error_code,
-                    "exit_code": host.exit_code,
-                    "log_content": html_encode(content),
-                    "bk_cloud_id": host.bk_cloud_id,
-                    "ip": host.ip,
-                }));
-            }
-            results.push(json!({
-                "ip_status": group.status,
-                "tag": group.tag,
-                "ip_logs": ip_logs,
-            }));
+            let ip_logs = group
+                .hosts
+                .iter()
+                .map(|&(k, host)| ip_log(&index, (i, step), (k, host), tz))
+                .collect::<Result<Vec<_>, _>>()?;
+            step_results.push(LegacyStepResult {
+                ip_status: group.status,
+                tag: group.tag,
+                ip_logs,
+            });
         }
-        out.push(json!({
-            "is_finished": step.status.is_some_and(is_finished_status),
-            "step_instance_id": step.step_instance_id,
-            "name": step.name,
-            "status": step.status,
-            "step_results": results,
-        }));
+        out.push(LegacyStepLog {
+            is_finished: step.status.is_some_and(is_finished_status),
+            step_instance_id: step.step_instance_id,
+            name: step.name,
+            status: step.status,
+            step_results,
+        });
     }
-    Ok(Value::Array(out))
+    // Written straight into one tree: `json!` would copy every nested tree (and log) it
+    // is given.
+    serde_json::to_value(&out).map_err(|e| {
+        TranslateError::new(
+            RejectReason::Invalid,
+            "data",
+            format!("cannot be written: {e}"),
+        )
+    })
+}
+
+/// One host's legacy `ip_logs[]` item.
+fn ip_log<'a>(
+    index: &LogIndex<'_>,
+    (i, step): (usize, &V3Step<'a>),
+    (k, host): (usize, &V3Host<'a>),
+    tz: Tz,
+) -> Result<LegacyIpLog<'a>, TranslateError> {
+    let at = |key: &str| format!("data.step_instance_list[{i}].step_ip_result_list[{k}].{key}");
+    let content = index.find(step.step_instance_id, host).unwrap_or("");
+    Ok(LegacyIpLog {
+        start_time: time_text(host.start_time, tz, || at("start_time"))?,
+        end_time: time_text(host.end_time, tz, || at("end_time"))?,
+        total_time: host.total_time.map(legacy_total_time),
+        execute_count: step.execute_count,
+        error_code: host.error_code,
+        exit_code: host.exit_code,
+        log_content: html_encode(content),
+        bk_cloud_id: host.bk_cloud_id,
+        ip: host.ip,
+    })
+}
+
+/// A legacy `data[]` item: one step's logs.
+#[derive(Serialize)]
+struct LegacyStepLog<'a> {
+    is_finished: bool,
+    step_instance_id: i64,
+    name: Option<&'a str>,
+    status: Option<i64>,
+    step_results: Vec<LegacyStepResult<'a>>,
+}
+
+/// A legacy `step_results[]` item: the hosts of one status and tag.
+#[derive(Serialize)]
+struct LegacyStepResult<'a> {
+    ip_status: Option<i64>,
+    tag: Option<&'a str>,
+    ip_logs: Vec<LegacyIpLog<'a>>,
+}
+
+/// A legacy `ip_logs[]` item.
+#[derive(Serialize)]
+struct LegacyIpLog<'a> {
+    start_time: Option<String>,
+    end_time: Option<String>,
+    total_time: Option<f64>,
+    execute_count: Option<i64>,
+    error_code: Option<i64>,
+    exit_code: Option<i64>,
+    log_content: String,
+    bk_cloud_id: Option<i64>,
+    ip: Option<&'a str>,
 }
 
 /// HTML-escape a log as JOB's v2 endpoints do (`Utils.htmlEncode`): a blank string

@@ -41,7 +41,7 @@
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::error::{RejectReason, TranslateError};
 use super::scope::Scope;
@@ -145,56 +145,139 @@ pub fn to_legacy_status(
     let operator = extras.operator.as_deref().unwrap_or(FALLBACK_OPERATOR);
     let bk_job_id = extras.bk_job_id.unwrap_or(FALLBACK_BK_JOB_ID);
 
-    let mut blocks = Vec::with_capacity(status.steps.len());
-    for (i, step) in status.steps.iter().enumerate() {
-        let at = |key: &str| format!("data.step_instance_list[{i}].{key}");
-        let ip_status: Vec<Value> = step
-            .hosts
-            .iter()
-            .map(|h| json!({"ip": h.ip, "bk_cloud_id": h.bk_cloud_id, "status": h.status}))
-            .collect();
-        blocks.push(json!({
-            "step_instances": [{
-                "step_instance_id": step.step_instance_id,
-                "step_id": UNKNOWN_STEP_ID,
-                "name": step.name,
-                "type": step.step_type,
-                "status": step.status,
-                "execute_count": step.execute_count,
-                "create_time": time_value(step.create_time, tz, || at("create_time"))?,
-                "start_time": time_value(step.start_time, tz, || at("start_time"))?,
-                "end_time": time_value(step.end_time, tz, || at("end_time"))?,
-                "total_time": total_time_value(step.total_time),
-                "operator": operator,
-                "pause": Value::Null,
-                "step_ip_status": ip_status,
-            }]
-        }));
-    }
+    let blocks = status
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| step_block(i, step, operator, tz))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let at = |key: &str| format!("data.job_instance.{key}");
-    let job_instance = json!({
-        "job_instance_id": job.job_instance_id,
-        "bk_biz_id": job.bk_biz_id(),
-        "bk_scope_type": job.scope_type(),
-        "bk_scope_id": job.scope_id(),
-        "name": job.name,
-        "operator": operator,
-        "bk_job_id": bk_job_id,
-        "create_time": time_value(job.create_time, tz, || at("create_time"))?,
-        "start_time": time_value(job.start_time, tz, || at("start_time"))?,
-        "end_time": time_value(job.end_time, tz, || at("end_time"))?,
-        "total_time": total_time_value(job.total_time),
-        "status": job.status,
-        "start_way": extras.start_way.unwrap_or(FALLBACK_START_WAY),
-        "current_step_instance_id": current_step_instance_id(&status.steps, bk_job_id),
-    });
+    let job_instance = LegacyJobInstance {
+        job_instance_id: job.job_instance_id,
+        bk_biz_id: job.bk_biz_id(),
+        bk_scope_type: job.scope_type(),
+        bk_scope_id: job.scope_id(),
+        name: job.name,
+        operator,
+        bk_job_id,
+        create_time: time_text(job.create_time, tz, || at("create_time"))?,
+        start_time: time_text(job.start_time, tz, || at("start_time"))?,
+        end_time: time_text(job.end_time, tz, || at("end_time"))?,
+        total_time: job.total_time.map(legacy_total_time),
+        status: job.status,
+        start_way: extras.start_way.unwrap_or(FALLBACK_START_WAY),
+        current_step_instance_id: current_step_instance_id(&status.steps, bk_job_id),
+    };
+    let legacy = LegacyStatus {
+        is_finished: status.is_finished(),
+        job_instance,
+        blocks,
+    };
+    // Written straight into one tree: `json!` would copy every nested tree it is given.
+    serde_json::to_value(&legacy).map_err(|e| {
+        TranslateError::new(
+            RejectReason::Invalid,
+            "data",
+            format!("cannot be written: {e}"),
+        )
+    })
+}
 
-    Ok(json!({
-        "is_finished": status.is_finished(),
-        "job_instance": job_instance,
-        "blocks": blocks,
-    }))
+/// The legacy `data` of `get_job_instance_status`.
+#[derive(Serialize)]
+struct LegacyStatus<'a> {
+    is_finished: bool,
+    job_instance: LegacyJobInstance<'a>,
+    blocks: Vec<LegacyBlock<'a>>,
+}
+
+/// The legacy `job_instance`.
+#[derive(Serialize)]
+struct LegacyJobInstance<'a> {
+    job_instance_id: i64,
+    bk_biz_id: Option<i64>,
+    bk_scope_type: Option<String>,
+    bk_scope_id: Option<String>,
+    name: Option<&'a str>,
+    operator: &'a str,
+    bk_job_id: i64,
+    create_time: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    total_time: Option<f64>,
+    status: Option<i64>,
+    start_way: i64,
+    current_step_instance_id: i64,
+}
+
+/// A legacy `blocks[]` item: a block of one step.
+#[derive(Serialize)]
+struct LegacyBlock<'a> {
+    step_instances: [LegacyStepInstance<'a>; 1],
+}
+
+/// A legacy `step_instances[]` item.
+#[derive(Serialize)]
+struct LegacyStepInstance<'a> {
+    step_instance_id: i64,
+    step_id: i64,
+    name: Option<&'a str>,
+    #[serde(rename = "type")]
+    step_type: Option<i64>,
+    status: Option<i64>,
+    execute_count: Option<i64>,
+    create_time: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    total_time: Option<f64>,
+    operator: &'a str,
+    pause: Option<()>,
+    step_ip_status: Vec<LegacyIpStatus<'a>>,
+}
+
+/// A legacy `step_ip_status[]` item.
+#[derive(Serialize)]
+struct LegacyIpStatus<'a> {
+    ip: Option<&'a str>,
+    bk_cloud_id: Option<i64>,
+    status: Option<i64>,
+}
+
+/// One v3 step instance → one legacy `blocks[]` item (a block of one step).
+fn step_block<'a>(
+    i: usize,
+    step: &V3Step<'a>,
+    operator: &'a str,
+    tz: Tz,
+) -> Result<LegacyBlock<'a>, TranslateError> {
+    let at = |key: &str| format!("data.step_instance_list[{i}].{key}");
+    let step_ip_status = step
+        .hosts
+        .iter()
+        .map(|h| LegacyIpStatus {
+            ip: h.ip,
+            bk_cloud_id: h.bk_cloud_id,
+            status: h.status,
+        })
+        .collect();
+    Ok(LegacyBlock {
+        step_instances: [LegacyStepInstance {
+            step_instance_id: step.step_instance_id,
+            step_id: UNKNOWN_STEP_ID,
+            name: step.name,
+            step_type: step.step_type,
+            status: step.status,
+            execute_count: step.execute_count,
+            create_time: time_text(step.create_time, tz, || at("create_time"))?,
+            start_time: time_text(step.start_time, tz, || at("start_time"))?,
+            end_time: time_text(step.end_time, tz, || at("end_time"))?,
+            total_time: step.total_time.map(legacy_total_time),
+            operator,
+            pause: None,
+            step_ip_status,
+        }],
+    })
 }
 
 /// Query parameters for `GET /api/v3/get_job_instance_list` that find one job instance by
@@ -263,27 +346,22 @@ pub fn extras_from_job_list(v3_data: &Value, job_instance_id: i64) -> Option<Job
 
 // === helpers ===
 
-/// A v3 time as its legacy JSON value: `null`, or the formatted string.
-pub(crate) fn time_value(
+/// A v3 time as its legacy text, `None` when absent.
+pub(crate) fn time_text(
     ts: Option<i64>,
     tz: Tz,
     field: impl FnOnce() -> String,
-) -> Result<Value, TranslateError> {
-    match ts {
-        None => Ok(Value::Null),
-        Some(ts) => format_legacy_time(ts, tz).map(Value::from).ok_or_else(|| {
+) -> Result<Option<String>, TranslateError> {
+    ts.map(|ts| {
+        format_legacy_time(ts, tz).ok_or_else(|| {
             TranslateError::new(
                 RejectReason::Invalid,
                 field(),
                 format!("timestamp {ts} is out of range"),
             )
-        }),
-    }
-}
-
-/// A v3 duration (ms) as its legacy JSON value: `null`, or decimal seconds.
-pub(crate) fn total_time_value(ms: Option<i64>) -> Value {
-    ms.map_or(Value::Null, |ms| Value::from(legacy_total_time(ms)))
+        })
+    })
+    .transpose()
 }
 
 /// The last step that has left "pending", else JOB's initial value.
@@ -573,6 +651,7 @@ pub(crate) fn wrong_type(field: String, expected: &str, got: &Value) -> Translat
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
     const UTC: Tz = chrono_tz::UTC;
@@ -667,9 +746,8 @@ mod tests {
         assert_eq!(legacy_total_time(3169), 3.169);
         assert_eq!(legacy_total_time(0), 0.0);
         assert_eq!(legacy_total_time(60_000), 60.0);
-        assert_eq!(total_time_value(Some(3169)).to_string(), "3.169");
-        assert_eq!(total_time_value(Some(2000)).to_string(), "2.0");
-        assert_eq!(total_time_value(None), Value::Null);
+        assert_eq!(Value::from(legacy_total_time(3169)).to_string(), "3.169");
+        assert_eq!(Value::from(legacy_total_time(2000)).to_string(), "2.0");
     }
 
     #[test]

@@ -174,6 +174,9 @@ impl RedisServer {
             vec!["--port".into(), port]
         };
         args.extend(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"].map(String::from));
+        // Anything it might still write (a `SHUTDOWN SAVE`) goes to the temp directory,
+        // not the working directory (the checkout).
+        args.extend(["--dir".into(), std::env::temp_dir().display().to_string()]);
         // A config file (sentinel) must come first.
         let mut all = self.extra.clone();
         let file_first = all.first().is_some_and(|a| !a.starts_with("--"));

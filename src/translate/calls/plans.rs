@@ -292,7 +292,7 @@ fn job_detail(
         "data.global_var_list",
     )?;
     let vars: Vec<Value> = vars.iter().map(global_var).collect();
-    Ok(json!({
+    let mut detail = json!({
         "bk_job_id": plan.get("id"),
         "template_id": plan.get("job_template_id"),
         "name": plan.get("name"),
@@ -303,9 +303,11 @@ fn job_detail(
         "bk_biz_id": biz_id(plan, scope),
         "bk_scope_type": scope.bk_scope_type,
         "bk_scope_id": scope.bk_scope_id,
-        "steps": steps,
-        "global_vars": vars,
-    }))
+    });
+    // Moved in: `json!` would copy the trees.
+    detail["steps"] = Value::Array(steps);
+    detail["global_vars"] = Value::Array(vars);
+    Ok(detail)
 }
 
 fn step(

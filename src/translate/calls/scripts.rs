@@ -190,12 +190,14 @@ impl ScriptList {
             None => rows.len(),
             Some(_) => self.pager.total(),
         };
-        Step::Done(Finished::data(json!({
+        let mut page = json!({
             "start": w.start,
             "page_size": w.length.unwrap_or(rows.len()),
             "total_record_size": total,
-            "data": rows,
-        })))
+        });
+        // Moved in: `json!` would copy the rows.
+        page["data"] = Value::Array(rows);
+        Step::Done(Finished::data(page))
     }
 }
 

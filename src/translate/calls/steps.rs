@@ -82,34 +82,15 @@ pub fn step_status(d: &Value, job_instance_id: i64, tz: chrono_tz::Tz) -> Result
         "data.step_result_group_list",
     )?;
     let mut targets = Vec::new();
-    let mut analyse = Vec::with_capacity(groups.len());
-    for g in groups {
-        let hosts = rows(
-            g.get("host_result_list").unwrap_or(&Value::Null),
-            "host_result_list",
-        )?;
-        let ip_list: Vec<Value> = hosts
-            .iter()
-            .map(|h| {
-                let cloud = h.get("bk_cloud_id").and_then(Value::as_i64).unwrap_or(0);
-                if let Some(ip) = h.get("ip").and_then(Value::as_str) {
-                    targets.push(format!("{cloud}:{ip}"));
-                }
-                json!({"bk_host_id": h.get("bk_host_id"), "bk_cloud_id": cloud, "ip": h.get("ip")})
-            })
-            .collect();
-        analyse.push(json!({
-            "result_type": g.get("result_type"),
-            "result_type_text": g.get("result_type_desc"),
-            "count": g.get("host_size").and_then(Value::as_i64).unwrap_or(ip_list.len() as i64),
-            "ip_list": ip_list,
-        }));
-    }
+    let analyse = groups
+        .iter()
+        .map(|g| analysed_group(g, &mut targets))
+        .collect::<Result<Vec<_>>>()?;
     let total = d
         .get("total_time")
         .and_then(Value::as_i64)
         .map(legacy_total_time);
-    Ok(json!({
+    let mut out = json!({
         "is_finished": is_finished_status(status),
         "step_instance_detail": {
             "step_instance_id": d.get("step_instance_id"),
@@ -131,8 +112,36 @@ pub fn step_status(d: &Value, job_instance_id: i64, tz: chrono_tz::Tz) -> Result
             "fail_ip_num": null,
             "success_ip_num": null,
         },
-        "step_instance_analyse_result": analyse,
-    }))
+    });
+    // Moved in: `json!` would copy the tree.
+    out["step_instance_analyse_result"] = Value::Array(analyse);
+    Ok(out)
+}
+
+/// One v3 `step_result_group_list[]` item → one legacy `step_instance_analyse_result[]`
+/// item; its hosts are added to `targets` as `cloud:ip`.
+fn analysed_group(g: &Value, targets: &mut Vec<String>) -> Result<Value> {
+    let hosts = rows(
+        g.get("host_result_list").unwrap_or(&Value::Null),
+        "host_result_list",
+    )?;
+    let ip_list: Vec<Value> = hosts
+        .iter()
+        .map(|h| {
+            let cloud = h.get("bk_cloud_id").and_then(Value::as_i64).unwrap_or(0);
+            if let Some(ip) = h.get("ip").and_then(Value::as_str) {
+                targets.push(format!("{cloud}:{ip}"));
+            }
+            json!({"bk_host_id": h.get("bk_host_id"), "bk_cloud_id": cloud, "ip": h.get("ip")})
+        })
+        .collect();
+    let mut out = json!({
+        "result_type": g.get("result_type"),
+        "result_type_text": g.get("result_type_desc"),
+        "count": g.get("host_size").and_then(Value::as_i64).unwrap_or(ip_list.len() as i64),
+    });
+    out["ip_list"] = Value::Array(ip_list);
+    Ok(out)
 }
 
 /// `job/get_job_instance_global_var_value` → GET `get_job_instance_global_var_value`; the
@@ -165,15 +174,13 @@ pub fn global_vars(d: &Value) -> Result<Value> {
             .iter()
             .map(|v| json!({"name": v.get("name"), "value": v.get("value"), "category": v.get("type")}))
             .collect();
-        out.push(json!({
-            "step_instance_id": s.get("step_instance_id"),
-            "step_instance_var_values": vars,
-        }));
+        let mut item = json!({"step_instance_id": s.get("step_instance_id")});
+        item["step_instance_var_values"] = Value::Array(vars);
+        out.push(item);
     }
-    Ok(json!({
-        "job_instance_id": d.get("job_instance_id"),
-        "job_instance_var_values": out,
-    }))
+    let mut data = json!({"job_instance_id": d.get("job_instance_id")});
+    data["job_instance_var_values"] = Value::Array(out);
+    Ok(data)
 }
 
 #[cfg(test)]
