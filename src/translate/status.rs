@@ -45,6 +45,9 @@ use serde_json::{Map, Value};
 
 use super::error::{RejectReason, TranslateError};
 use super::scope::Scope;
+use legacy::{LegacyJobInstance, LegacyStatus, step_block};
+
+mod legacy;
 
 /// `bk_job_id` when the plan id is unknown: JOB's value for jobs not started from a plan.
 pub const FALLBACK_BK_JOB_ID: i64 = -1;
@@ -181,102 +184,6 @@ pub fn to_legacy_status(
             "data",
             format!("cannot be written: {e}"),
         )
-    })
-}
-
-/// The legacy `data` of `get_job_instance_status`.
-#[derive(Serialize)]
-struct LegacyStatus<'a> {
-    is_finished: bool,
-    job_instance: LegacyJobInstance<'a>,
-    blocks: Vec<LegacyBlock<'a>>,
-}
-
-/// The legacy `job_instance`.
-#[derive(Serialize)]
-struct LegacyJobInstance<'a> {
-    job_instance_id: i64,
-    bk_biz_id: Option<i64>,
-    bk_scope_type: Option<String>,
-    bk_scope_id: Option<String>,
-    name: Option<&'a str>,
-    operator: &'a str,
-    bk_job_id: i64,
-    create_time: Option<String>,
-    start_time: Option<String>,
-    end_time: Option<String>,
-    total_time: Option<f64>,
-    status: Option<i64>,
-    start_way: i64,
-    current_step_instance_id: i64,
-}
-
-/// A legacy `blocks[]` item: a block of one step.
-#[derive(Serialize)]
-struct LegacyBlock<'a> {
-    step_instances: [LegacyStepInstance<'a>; 1],
-}
-
-/// A legacy `step_instances[]` item.
-#[derive(Serialize)]
-struct LegacyStepInstance<'a> {
-    step_instance_id: i64,
-    step_id: i64,
-    name: Option<&'a str>,
-    #[serde(rename = "type")]
-    step_type: Option<i64>,
-    status: Option<i64>,
-    execute_count: Option<i64>,
-    create_time: Option<String>,
-    start_time: Option<String>,
-    end_time: Option<String>,
-    total_time: Option<f64>,
-    operator: &'a str,
-    pause: Option<()>,
-    step_ip_status: Vec<LegacyIpStatus<'a>>,
-}
-
-/// A legacy `step_ip_status[]` item.
-#[derive(Serialize)]
-struct LegacyIpStatus<'a> {
-    ip: Option<&'a str>,
-    bk_cloud_id: Option<i64>,
-    status: Option<i64>,
-}
-
-/// One v3 step instance → one legacy `blocks[]` item (a block of one step).
-fn step_block<'a>(
-    i: usize,
-    step: &V3Step<'a>,
-    operator: &'a str,
-    tz: Tz,
-) -> Result<LegacyBlock<'a>, TranslateError> {
-    let at = |key: &str| format!("data.step_instance_list[{i}].{key}");
-    let step_ip_status = step
-        .hosts
-        .iter()
-        .map(|h| LegacyIpStatus {
-            ip: h.ip,
-            bk_cloud_id: h.bk_cloud_id,
-            status: h.status,
-        })
-        .collect();
-    Ok(LegacyBlock {
-        step_instances: [LegacyStepInstance {
-            step_instance_id: step.step_instance_id,
-            step_id: UNKNOWN_STEP_ID,
-            name: step.name,
-            step_type: step.step_type,
-            status: step.status,
-            execute_count: step.execute_count,
-            create_time: time_text(step.create_time, tz, || at("create_time"))?,
-            start_time: time_text(step.start_time, tz, || at("start_time"))?,
-            end_time: time_text(step.end_time, tz, || at("end_time"))?,
-            total_time: step.total_time.map(legacy_total_time),
-            operator,
-            pause: None,
-            step_ip_status,
-        }],
     })
 }
 
