@@ -38,7 +38,8 @@ use serde_json::{Value, json};
 
 use super::error::{RejectReason, TranslateError};
 use super::status::{
-    Reader, V3Host, V3Step, is_finished_status, legacy_total_time, parse_v3_status, time_text,
+    Reader, V3Host, V3Step, into_tree, is_finished_status, legacy_total_time, parse_v3_status,
+    time_text,
 };
 
 /// Most hosts one `batch_get_job_instance_ip_log` call accepts (`1241007` above that).
@@ -156,15 +157,7 @@ pub fn to_legacy_log(
             step_results,
         });
     }
-    // Written straight into one tree: `json!` would copy every nested tree (and log) it
-    // is given.
-    serde_json::to_value(&out).map_err(|e| {
-        TranslateError::new(
-            RejectReason::Invalid,
-            "data",
-            format!("cannot be written: {e}"),
-        )
-    })
+    into_tree(&out)
 }
 
 /// One host's legacy `ip_logs[]` item.

@@ -177,14 +177,7 @@ pub fn to_legacy_status(
         job_instance,
         blocks,
     };
-    // Written straight into one tree: `json!` would copy every nested tree it is given.
-    serde_json::to_value(&legacy).map_err(|e| {
-        TranslateError::new(
-            RejectReason::Invalid,
-            "data",
-            format!("cannot be written: {e}"),
-        )
-    })
+    into_tree(&legacy)
 }
 
 /// Query parameters for `GET /api/v3/get_job_instance_list` that find one job instance by
@@ -252,6 +245,18 @@ pub fn extras_from_job_list(v3_data: &Value, job_instance_id: i64) -> Option<Job
 }
 
 // === helpers ===
+
+/// A typed legacy reply as the `data` tree, written straight into one tree (`json!`
+/// would copy every nested tree it is given, once per level).
+pub(crate) fn into_tree(reply: &impl Serialize) -> Result<Value, TranslateError> {
+    serde_json::to_value(reply).map_err(|e| {
+        TranslateError::new(
+            RejectReason::Invalid,
+            "data",
+            format!("cannot be written: {e}"),
+        )
+    })
+}
 
 /// A v3 time as its legacy text, `None` when absent.
 pub(crate) fn time_text(
