@@ -109,9 +109,10 @@ impl JobCache {
         }
         let r = self.redis()?;
         let key = key(r.prefix(), job_instance_id);
-        let res = r
-            .call(|mut c| async move { c.get::<_, Option<String>>(key).await })
-            .await;
+        // Boxed: inline, the Redis call's state (kilobytes) would be part of every
+        // status poll's future, found in process or not.
+        let res =
+            Box::pin(r.call(|mut c| async move { c.get::<_, Option<String>>(key).await })).await;
         match res {
             Ok(Some(json)) => serde_json::from_str(&json).ok(),
             Ok(None) => None,

@@ -281,7 +281,9 @@ impl RateLimiter {
     pub async fn check_bucket(&self, app_code: &str, bucket: &str) -> Decision {
         match &self.inner.kind {
             Kind::Local(l) => l.check(app_code, bucket),
-            Kind::Redis(r) => r.check(app_code, bucket).await,
+            // Boxed: inline, the Redis call's state (kilobytes) would be part of every
+            // request's future, with the local backend too.
+            Kind::Redis(r) => Box::pin(r.check(app_code, bucket)).await,
         }
     }
 
