@@ -122,11 +122,12 @@ impl Exchange for StatusExchange {
                 Ok(d) => d,
                 Err(step) => return step,
             };
-            if self.cached.as_ref().is_some_and(complete) {
-                self.status = Some(data);
-                return self.finish(None, false);
-            }
-            let lookup = status::job_list_query_from_status(&data);
+            // The lookup is only worth its query when the job memory lacks a fact.
+            let lookup = if self.cached.as_ref().is_some_and(complete) {
+                None
+            } else {
+                status::job_list_query_from_status(&data)
+            };
             self.status = Some(data);
             return match lookup {
                 Some(q) => Step::Call(get("get_job_instance_list", q)),

@@ -35,34 +35,34 @@ pub(super) struct LegacyJobInstance<'a> {
 /// A legacy `blocks[]` item: a block of one step.
 #[derive(Serialize)]
 pub(super) struct LegacyBlock<'a> {
-    pub(super) step_instances: [LegacyStepInstance<'a>; 1],
+    step_instances: [LegacyStepInstance<'a>; 1],
 }
 
 /// A legacy `step_instances[]` item.
 #[derive(Serialize)]
 pub(super) struct LegacyStepInstance<'a> {
-    pub(super) step_instance_id: i64,
-    pub(super) step_id: i64,
-    pub(super) name: Option<&'a str>,
+    step_instance_id: i64,
+    step_id: i64,
+    name: Option<&'a str>,
     #[serde(rename = "type")]
-    pub(super) step_type: Option<i64>,
-    pub(super) status: Option<i64>,
-    pub(super) execute_count: Option<i64>,
-    pub(super) create_time: Option<String>,
-    pub(super) start_time: Option<String>,
-    pub(super) end_time: Option<String>,
-    pub(super) total_time: Option<f64>,
-    pub(super) operator: &'a str,
-    pub(super) pause: Option<()>,
-    pub(super) step_ip_status: Vec<LegacyIpStatus<'a>>,
+    step_type: Option<i64>,
+    status: Option<i64>,
+    execute_count: Option<i64>,
+    create_time: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    total_time: Option<f64>,
+    operator: &'a str,
+    pause: Option<()>,
+    step_ip_status: Vec<LegacyIpStatus<'a>>,
 }
 
 /// A legacy `step_ip_status[]` item.
 #[derive(Serialize)]
 pub(super) struct LegacyIpStatus<'a> {
-    pub(super) ip: Option<&'a str>,
-    pub(super) bk_cloud_id: Option<i64>,
-    pub(super) status: Option<i64>,
+    ip: Option<&'a str>,
+    bk_cloud_id: Option<i64>,
+    status: Option<i64>,
 }
 
 /// One v3 step instance → one legacy `blocks[]` item (a block of one step).
