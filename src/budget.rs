@@ -228,12 +228,23 @@ pub enum ParseError {
 /// the first passed limit stops the parse, so no tree ever holds more than the budget
 /// allows. One pass: the budget costs no second parse.
 pub fn parse(bytes: &[u8], budget: &Budget) -> Result<Value, ParseError> {
+    match std::str::from_utf8(bytes) {
+        // UTF-8 checked once for the whole document rather than string by string.
+        Ok(text) => parse_from(serde_json::Deserializer::from_str(text), budget),
+        // The byte reader finds and names the bad byte.
+        Err(_) => parse_from(serde_json::Deserializer::from_slice(bytes), budget),
+    }
+}
+
+fn parse_from<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    budget: &Budget,
+) -> Result<Value, ParseError> {
     let walk = Walk {
         budget,
         values: Cell::new(0),
         error: Cell::new(None),
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     let r = Node {
         walk: &walk,
         depth: 0,
@@ -244,6 +255,117 @@ pub fn parse(bytes: &[u8], budget: &Budget) -> Result<Value, ParseError> {
         (_, Some(e)) => Err(ParseError::Budget(e)),
         (Ok(v), None) => Ok(v),
         (Err(e), None) => Err(ParseError::Json(e)),
+    }
+}
+
+/// How much of the budget a typed model read in place of a tree would have used, at
+/// most: what [`parse_split`] checks it against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Values, counted as [`parse`] counts them, the model's own container included
+    /// (absent optional members may count).
+    pub values: usize,
+    /// Nesting of arrays/objects inside the model.
+    pub depth: usize,
+    /// Longest array, or most members of one object.
+    pub array_len: usize,
+    /// Longest string or key, in bytes.
+    pub string_bytes: usize,
+}
+
+/// A typed model that knows its [`Shape`].
+pub trait Shaped {
+    /// The model's shape (an upper bound of what its tree would have counted).
+    fn shape(&self) -> Shape;
+}
+
+/// Like [`parse`] for a JSON object, except that the value of its member `key` is read
+/// as `T` (a typed model: no tree) and returned apart; the other members become the
+/// map, under the budget. `T` must reject anything it does not model (unknown fields
+/// included) so that its depth is its own.
+///
+/// `None` when the fast reading does not apply: the document is not an object, is not
+/// JSON (or not UTF-8), passes a limit, names `key` twice, or its `key` does not read as `T`. The caller
+/// then uses [`parse`], which builds the whole tree and names the problem. A `null`
+/// member reads as absent.
+pub fn parse_split<'de, T>(bytes: &'de [u8], budget: &Budget, key: &str) -> Option<Split<T>>
+where
+    T: serde::Deserialize<'de> + Shaped,
+{
+    let walk = Walk {
+        budget,
+        values: Cell::new(0),
+        error: Cell::new(None),
+    };
+    let mut de = serde_json::Deserializer::from_str(std::str::from_utf8(bytes).ok()?);
+    let visitor = SplitVisitor::<T> {
+        walk: &walk,
+        key,
+        typed: std::marker::PhantomData,
+    };
+    let split = de.deserialize_map(visitor).ok()?;
+    de.end().ok()?;
+    if walk.error.take().is_some() {
+        return None;
+    }
+    let fits = split.typed.as_ref().is_none_or(|t| {
+        let s = t.shape();
+        walk.values.get().saturating_add(s.values) <= budget.max_values
+            && s.depth < budget.max_depth
+            && s.array_len <= budget.max_array_len
+            && s.string_bytes <= budget.max_string_bytes
+    });
+    fits.then_some(split)
+}
+
+/// What [`parse_split`] read: the members other than its key, and the key's typed value.
+#[derive(Debug)]
+pub struct Split<T> {
+    /// The other members.
+    pub rest: Map<String, Value>,
+    /// The key's value; `None` when absent or `null`.
+    pub typed: Option<T>,
+}
+
+struct SplitVisitor<'w, 'b, 'k, T> {
+    walk: &'w Walk<'b>,
+    key: &'k str,
+    typed: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: serde::Deserialize<'de>> Visitor<'de> for SplitVisitor<'_, '_, '_, T> {
+    type Value = Split<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Split<T>, A::Error> {
+        let root = Node {
+            walk: self.walk,
+            depth: 0,
+        };
+        let child = root.enter()?;
+        let mut rest = Map::new();
+        let (mut seen, mut typed) = (false, None);
+        while let Some(k) = map.next_key_seed(Key(self.walk))? {
+            if k == self.key {
+                if seen {
+                    return Err(serde::de::Error::custom("the key is named twice"));
+                }
+                seen = true;
+                typed = map.next_value::<Option<T>>()?;
+                if typed.is_none() {
+                    // `null`, as [`parse`] counts it (a model counts itself in its shape).
+                    self.walk.count()?;
+                }
+            } else {
+                let v = map.next_value_seed(child)?;
+                rest.insert(k, v);
+            }
+            root.check_len(rest.len() + usize::from(seen))?;
+        }
+        Ok(Split { rest, typed })
     }
 }
 
@@ -283,6 +405,18 @@ mod tests {
             check(br#"{"a":[1,2,3,"abcde"],"b":{"c":null}}"#, &b),
             Ok(())
         );
+    }
+
+    #[test]
+    fn bad_utf8_is_named_as_serde_json_names_it() {
+        for doc in [&b"{\"a\":\"x\xff\"}"[..], b"[\"\xc3\"]", b"\xef\xbb\xbf{}"] {
+            let ours = match parse(doc, &Budget::default()) {
+                Err(ParseError::Json(e)) => e.to_string(),
+                other => panic!("{other:?}"),
+            };
+            let theirs = serde_json::from_slice::<Value>(doc).map(drop);
+            assert_eq!(Some(ours), theirs.err().map(|e| e.to_string()));
+        }
     }
 
     #[test]

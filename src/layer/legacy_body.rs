@@ -43,6 +43,9 @@ pub struct LegacyCall {
     pub params: Map<String, Value>,
     /// Query-string parameters.
     pub query: Map<String, Value>,
+    /// Parts of the body read straight into their typed models (`translate::fast`); they
+    /// are absent from `params`.
+    pub typed: translate::fast::Typed,
     /// Whether the `bk_token` cookie may identify the caller: read-only GETs and
     /// `application/json` POSTs, which a page on another site cannot send without CORS.
     pub cookie_allowed: bool,
@@ -229,10 +232,17 @@ impl LegacyBodyLayer {
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok()),
         );
+        let mut typed = translate::fast::Typed::default();
         let params = if is_get && body.is_empty() {
             translate::transport::typed(query.clone()).map_err(|e| self.rejected(route, e))?
         } else if translate::transport::is_json(body, kind) {
-            self.json_params(body, route)?
+            match self.fast_params(body, route) {
+                Some((params, read)) => {
+                    typed = read;
+                    params
+                }
+                None => self.json_params(body, route)?,
+            }
         } else {
             // A form body's values are small by the body limit.
             translate::transport::body_params(body, kind).map_err(|e| self.rejected(route, e))?
@@ -254,6 +264,7 @@ impl LegacyBodyLayer {
         Ok(LegacyCall {
             params,
             query,
+            typed,
             cookie_allowed,
             guarded,
         })
@@ -261,6 +272,19 @@ impl LegacyBodyLayer {
 }
 
 impl LegacyBodyLayer {
+    /// The fast reading of a JSON body (`translate::fast`): the parameters without the
+    /// parts read into typed models. `None`: read it with [`Self::json_params`].
+    fn fast_params(
+        &self,
+        body: &[u8],
+        route: &Route,
+    ) -> Option<(Map<String, Value>, translate::fast::Typed)> {
+        match route {
+            Route::ExecuteJob => translate::fast::execute_job_params(body, &self.budget),
+            _ => None,
+        }
+    }
+
     /// A JSON body's parameters, parsed under the JSON budget in one pass (no tree grows
     /// past it).
     fn json_params(&self, body: &[u8], route: &Route) -> Result<Map<String, Value>, ShimError> {

@@ -119,11 +119,13 @@ impl TranslateLayer {
             steps_dropped,
             exchange,
             ..
-        } = translate::translate_request(route, call.params, &self.options).map_err(|e| {
-            self.metrics
-                .translation_reject(route.name(), e.reason.as_str());
-            ShimError::Translate(e)
-        })?;
+        } = translate::translate_typed(route, call.params, call.typed, &self.options).map_err(
+            |e| {
+                self.metrics
+                    .translation_reject(route.name(), e.reason.as_str());
+                ShimError::Translate(e)
+            },
+        )?;
         check_callback(&request, &self.callback_hosts, &self.callback_ports)?;
         if steps_dropped > 0 {
             self.metrics.steps_ignored();

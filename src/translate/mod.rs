@@ -21,6 +21,7 @@ pub mod dialect;
 pub mod envelope;
 pub mod error;
 pub mod exchange;
+pub mod fast;
 pub mod log;
 pub mod model;
 pub mod polling;
@@ -35,7 +36,7 @@ pub mod validate;
 pub use body::JsonBody;
 pub use credentials::Credentials;
 pub use error::{RejectReason, TranslateError};
-pub use request::translate_request;
+pub use request::{translate_request, translate_typed};
 pub use routes::Route;
 
 use serde::Serialize;

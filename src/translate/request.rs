@@ -12,6 +12,7 @@
 //! forwarded. Credentials are lifted out first and never appear in the output.
 
 use super::credentials::CREDENTIAL_KEYS;
+use super::fast::Typed;
 use super::model::{
     FILE_TYPE_SERVER, LegacyGlobalVar, LegacyHostTarget, LegacyIp, TRANSFER_MODE_FORCE, V3Account,
     V3DynamicGroup, V3ExecuteJobPlan, V3FastExecuteScript, V3FastTransferFile, V3FileSource,
@@ -47,7 +48,18 @@ pub const LEGACY_ONLY_KEYS: [&str; 8] = [
 /// strings for GET) for `route`. Credentials are removed from the body and returned apart.
 pub fn translate_request(
     route: &Route,
+    body: Map<String, Value>,
+    opts: &Options,
+) -> Result<Translated> {
+    translate_typed(route, body, Typed::default(), opts)
+}
+
+/// [`translate_request`] of a body whose parts `typed` were already read into their
+/// models (`translate::fast`; they are absent from `body`).
+pub fn translate_typed(
+    route: &Route,
     mut body: Map<String, Value>,
+    typed: Typed,
     opts: &Options,
 ) -> Result<Translated> {
     let credentials = Credentials::take_from(&mut body);
@@ -79,7 +91,7 @@ pub fn translate_request(
         _ => 0,
     };
     let request = match route {
-        Route::ExecuteJob => execute_job(&body, opts),
+        Route::ExecuteJob => execute_job(&body, typed.global_vars, opts),
         Route::FastExecuteScript => fast_execute_script(&body),
         Route::FastPushFile => fast_push_file(&body),
         Route::GetJobInstanceStatus | Route::GetJobInstanceLog => job_instance_status(&body),
@@ -104,7 +116,11 @@ pub fn translate_request(
 // job/execute_job → execute_job_plan
 // ---------------------------------------------------------------------------------------
 
-fn execute_job(body: &Map<String, Value>, opts: &Options) -> Result<UpstreamRequest> {
+fn execute_job(
+    body: &Map<String, Value>,
+    global_vars: Option<Vec<LegacyGlobalVar>>,
+    opts: &Options,
+) -> Result<UpstreamRequest> {
     let mut warnings = Vec::new();
     if let Some(n) = steps_given(body.get("steps")) {
         match opts.steps {
@@ -126,7 +142,7 @@ fn execute_job(body: &Map<String, Value>, opts: &Options) -> Result<UpstreamRequ
             )),
         }
     }
-    let legacy = validate::legacy_execute_job(body)?;
+    let legacy = validate::legacy_execute_job(body, global_vars)?;
     let gp = Path::ROOT.key("global_vars");
     let global_var_list = legacy.global_vars.map(|vars| {
         vars.into_iter()

@@ -337,9 +337,12 @@ pub fn object<'v>(v: &'v Value, p: &Path<'_>) -> Result<&'v Map<String, Value>> 
 
 /// An IPv4 address (trimmed first).
 pub fn ipv4(s: &str, p: &Path<'_>) -> Result<Ipv4Addr> {
-    s.trim()
-        .parse::<Ipv4Addr>()
-        .map_err(|_| invalid(p, format!("is not a valid IPv4 address: {}", quote(s))))
+    parse_ipv4(s).ok_or_else(|| invalid(p, format!("is not a valid IPv4 address: {}", quote(s))))
+}
+
+/// What [`ipv4`] accepts, without the error.
+pub fn parse_ipv4(s: &str) -> Option<Ipv4Addr> {
+    s.trim().parse::<Ipv4Addr>().ok()
 }
 
 const BASE64: GeneralPurpose = GeneralPurpose::new(

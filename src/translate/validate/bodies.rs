@@ -161,20 +161,18 @@ pub fn require_hosts(server: &V3Server, p: &Path<'_>, detail: &str) -> Result<()
 // ---------------------------------------------------------------------------------------
 
 /// Read a legacy `job/execute_job` body (docs A, B); `steps` is handled by the caller.
-pub fn legacy_execute_job(m: &Map<String, Value>) -> Result<LegacyExecuteJob> {
+/// `read`: its `global_vars`, when already read (`translate::fast`), else they are
+/// read from `m`.
+pub fn legacy_execute_job(
+    m: &Map<String, Value>,
+    read: Option<Vec<LegacyGlobalVar>>,
+) -> Result<LegacyExecuteJob> {
     let root = Path::ROOT;
     let scope = required_scope(m, &root)?;
     let bk_job_id = req_positive(m.get("bk_job_id"), &root.key("bk_job_id"))?;
-    let gp = root.key("global_vars");
-    let global_vars = match opt_array(m.get("global_vars"), &gp)? {
-        None => None,
-        Some(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                out.push(legacy_global_var(item, &gp.index(i))?);
-            }
-            Some(out)
-        }
+    let global_vars = match read {
+        Some(vars) => Some(vars),
+        None => opt_global_vars(m.get("global_vars"), &root.key("global_vars"))?,
     };
     Ok(LegacyExecuteJob {
         scope,
@@ -182,6 +180,18 @@ pub fn legacy_execute_job(m: &Map<String, Value>) -> Result<LegacyExecuteJob> {
         global_vars,
         bk_callback_url: callback_url(m.get("bk_callback_url"), &root.key("bk_callback_url"))?,
     })
+}
+
+/// An optional legacy `global_vars` list.
+fn opt_global_vars(v: Option<&Value>, p: &Path<'_>) -> Result<Option<Vec<LegacyGlobalVar>>> {
+    let Some(items) = opt_array(v, p)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        out.push(legacy_global_var(item, &p.index(i))?);
+    }
+    Ok(Some(out))
 }
 
 /// Read a legacy `global_vars[]` item. It needs an id > 0 or a non-blank name (bk-job

@@ -1,0 +1,173 @@
+//! The fast reading of a legacy body: its heaviest member read straight into the typed
+//! model the translator wants, with no `Value` tree built (or dropped) for it.
+//!
+//! The `global_vars` of a `job/execute_job` body are most of its bytes (a host list per
+//! variable). [`execute_job_params`] reads them with borrowing serde models that accept
+//! only the plain form: integers as JSON numbers, strings as JSON strings, host lists
+//! as `ip_list` / `custom_query_id`, no other member. Anything else — a numeric
+//! string, a `target_server`, an unknown member, a value the validator refuses — makes
+//! the fast reading give up, and the caller reads the body the general way
+//! (`crate::budget::parse`, then `validate`), which accepts or refuses it with the
+//! same words as always. So a body read fast translates exactly as it would have been
+//! translated from its tree; `tests/translate_fast.rs` checks this property.
+
+use super::model::{LegacyGlobalVar, LegacyHostTarget, LegacyIp};
+use super::validate;
+use crate::budget::{Budget, Shape, Shaped, parse_split};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// Parts of a legacy body already read into their typed models; they are then absent
+/// from the body's parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Typed {
+    /// `global_vars` of `job/execute_job`, validated.
+    pub global_vars: Option<Vec<LegacyGlobalVar>>,
+}
+
+/// An `execute_job` body as its parameters without `global_vars`, and the validated
+/// `global_vars`; `None` when the fast reading does not apply (see the module docs).
+pub fn execute_job_params(bytes: &[u8], budget: &Budget) -> Option<(Map<String, Value>, Typed)> {
+    let split = parse_split::<GlobalVars<'_>>(bytes, budget, "global_vars")?;
+    let global_vars = match split.typed {
+        Some(vars) => Some(vars.into_legacy()?),
+        None => None,
+    };
+    Some((split.rest, Typed { global_vars }))
+}
+
+/// The `global_vars` array.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct GlobalVars<'a>(#[serde(borrow)] Vec<GlobalVar<'a>>);
+
+/// A `global_vars[]` item in its plain form.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlobalVar<'a> {
+    id: Option<i64>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    value: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ip_list: Option<Vec<Ip<'a>>>,
+    #[serde(borrow)]
+    custom_query_id: Option<Vec<Cow<'a, str>>>,
+}
+
+/// Members of [`GlobalVar`] (its widest object).
+const VAR_MEMBERS: usize = 5;
+
+/// An `ip_list[]` item.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ip<'a> {
+    bk_cloud_id: i64,
+    #[serde(borrow)]
+    ip: Cow<'a, str>,
+}
+
+/// Values of one [`Ip`] in a tree: the object and its two members.
+const IP_VALUES: usize = 3;
+
+/// The longest key of the models (`custom_query_id`).
+const LONGEST_KEY: usize = 15;
+
+impl GlobalVars<'_> {
+    /// The validated variables, as `validate::legacy_global_var` reads them; `None` for
+    /// anything it would refuse.
+    fn into_legacy(self) -> Option<Vec<LegacyGlobalVar>> {
+        self.0.into_iter().map(GlobalVar::into_legacy).collect()
+    }
+}
+
+impl GlobalVar<'_> {
+    fn into_legacy(self) -> Option<LegacyGlobalVar> {
+        let name = self
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .map(Cow::into_owned);
+        // An id > 0 or a name (bk-job v2 `checkExecuteTaskRequest`).
+        if name.is_none() && self.id.is_none_or(|i| i < 1) {
+            return None;
+        }
+        let ip_list = match self.ip_list {
+            Some(ips) => Some(
+                ips.into_iter()
+                    .map(Ip::into_legacy)
+                    .collect::<Option<_>>()?,
+            ),
+            None => None,
+        };
+        let custom_query_id = match self.custom_query_id {
+            Some(ids) => Some(ids.iter().map(|id| group_id(id)).collect::<Option<_>>()?),
+            None => None,
+        };
+        Some(LegacyGlobalVar {
+            id: self.id,
+            name,
+            value: self.value.map(Cow::into_owned),
+            target: LegacyHostTarget {
+                target_server: None,
+                ip_list,
+                custom_query_id,
+            },
+        })
+    }
+
+    fn shape(&self) -> Shape {
+        let ips = self.ip_list.as_ref().map_or(0, Vec::len);
+        let ids = self.custom_query_id.as_ref().map_or(0, Vec::len);
+        let strings = [self.name.as_deref(), self.value.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain(self.ip_list.iter().flatten().map(|ip| &*ip.ip))
+            .chain(self.custom_query_id.iter().flatten().map(|id| &**id))
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        Shape {
+            // The object, each member as if present, and the lists' items.
+            values: 1 + VAR_MEMBERS + ips * IP_VALUES + ids,
+            // The object, `ip_list`, an item.
+            depth: 3,
+            array_len: ips.max(ids).max(VAR_MEMBERS),
+            string_bytes: strings.max(LONGEST_KEY),
+        }
+    }
+}
+
+impl Ip<'_> {
+    fn into_legacy(self) -> Option<LegacyIp> {
+        Some(LegacyIp {
+            bk_cloud_id: Some(self.bk_cloud_id).filter(|&c| c >= 0)?,
+            ip: validate::parse_ipv4(&self.ip)?,
+        })
+    }
+}
+
+/// A `custom_query_id` item as `validate::opt_group_ids` reads it.
+fn group_id(id: &str) -> Option<String> {
+    (!id.trim().is_empty()).then(|| validate::normalise_group_id(id).to_owned())
+}
+
+impl Shaped for GlobalVars<'_> {
+    fn shape(&self) -> Shape {
+        self.0.iter().map(GlobalVar::shape).fold(
+            Shape {
+                values: 1,
+                depth: 1,
+                array_len: self.0.len(),
+                string_bytes: 0,
+            },
+            |a, v| Shape {
+                values: a.values.saturating_add(v.values),
+                depth: a.depth.max(1 + v.depth),
+                array_len: a.array_len.max(v.array_len),
+                string_bytes: a.string_bytes.max(v.string_bytes),
+            },
+        )
+    }
+}
