@@ -144,7 +144,7 @@ fn status_golden_cases() {
         };
         let result = to_legacy_status(&v3, &extras, tz_of(&case));
         let checked = match (result, case.join("expected_error.json").exists()) {
-            (Ok(data), false) => check(&case, "expected.json", &data),
+            (Ok(data), false) => check(&case, "expected.json", &data.into_tree()),
             (Err(e), true) => check(
                 &case,
                 "expected_error.json",
@@ -179,7 +179,7 @@ fn log_golden_cases() {
         };
         match to_legacy_log(&status, &logs, tz_of(&case)) {
             Ok(data) => {
-                if let Err(report) = check(&case, "expected.json", &data) {
+                if let Err(report) = check(&case, "expected.json", &data.into_tree()) {
                     failures.push(report);
                 }
             }
@@ -287,7 +287,9 @@ fn hosts_over_500_take_three_batches() {
     assert_eq!(lists.concat(), ids, "every host once, in order");
 
     let logs: Vec<Value> = batches.iter().map(|b| answer(&status, b)).collect();
-    let legacy = to_legacy_log(&status, &logs, chrono_tz::Asia::Shanghai).unwrap();
+    let legacy = to_legacy_log(&status, &logs, chrono_tz::Asia::Shanghai)
+        .unwrap()
+        .into_tree();
     let results = legacy[0]["step_results"].as_array().unwrap();
     let keys: Vec<(i64, &str)> = results
         .iter()
@@ -335,7 +337,9 @@ fn hosts_without_ids_are_asked_by_ip_in_their_own_batches() {
         ]
     );
     let logs: Vec<Value> = batches.iter().map(|b| answer(&status, b)).collect();
-    let legacy = to_legacy_log(&status, &logs, chrono_tz::UTC).unwrap();
+    let legacy = to_legacy_log(&status, &logs, chrono_tz::UTC)
+        .unwrap()
+        .into_tree();
     let empty = legacy[0]["step_results"]
         .as_array()
         .unwrap()

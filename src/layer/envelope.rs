@@ -141,8 +141,12 @@ impl tower_http::catch_panic::ResponseForPanic for PanicReply {
 
 /// A JSON reply with `status` and `body`.
 pub fn json(status: StatusCode, body: &serde_json::Value) -> Resp {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    json_text(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A JSON reply with `status` and `body`, already written.
+pub fn json_text(status: StatusCode, body: Vec<u8>) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,

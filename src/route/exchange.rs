@@ -14,8 +14,8 @@ use super::call::Calls;
 use super::{Answer, Shared};
 use crate::error::{ShimError, UpstreamError};
 use crate::translate::codes;
+use crate::translate::envelope::Success;
 use crate::translate::exchange::{CallError, Exchange, MAX_CALLS, Outcome, Step};
-use serde_json::{Map, Value};
 
 /// Drive `ex` from its start; returns the answer and the warnings to send back.
 pub async fn run(
@@ -65,26 +65,27 @@ pub async fn drive(
                 if let Some((id, extras)) = f.remember {
                     shared.jobs.put(id, extras);
                 }
-                // `data` is moved in, not copied (as `json!` would).
-                let mut body = Map::new();
-                body.insert("result".into(), Value::Bool(true));
-                body.insert("code".into(), Value::from(0));
-                body.insert("message".into(), Value::from(""));
-                body.insert("data".into(), f.data);
-                body.insert("request_id".into(), Value::from(calls.legacy_id()));
-                if let Some(j) = job_request_id {
-                    body.insert("job_request_id".into(), Value::from(j));
-                }
-                return (Ok((Value::Object(body), 0)), f.warnings);
+                // Written straight to text: `data` is not copied into a tree.
+                let body = Success::new(&f.data, calls.legacy_id(), job_request_id.as_deref());
+                return (written(&body).map(|b| (b, 0)), f.warnings);
             }
             Step::PassOn(resp) => {
                 let code = resp.code;
-                return (Ok((resp.into_legacy(calls.legacy_id()), code)), Vec::new());
+                let body = resp.into_legacy(calls.legacy_id());
+                return (written(&body).map(|b| (b, code)), Vec::new());
             }
             Step::Abort => return (Err(last_failure.unwrap_or(ShimError::Internal)), Vec::new()),
             Step::Fail(e) => return (Err(to_shim(e)), Vec::new()),
         };
     }
+}
+
+/// A legacy reply as the JSON text to send.
+fn written(reply: &impl serde::Serialize) -> Result<Vec<u8>, ShimError> {
+    serde_json::to_vec(reply).map_err(|e| {
+        tracing::error!(error = %e, "a legacy reply could not be written");
+        ShimError::Internal
+    })
 }
 
 /// An exchange's own error as the shim's error.

@@ -27,7 +27,6 @@ use crate::translate::{Route, UpstreamRequest};
 use crate::upstream::UpstreamService;
 use call::Calls;
 use http::{HeaderName, HeaderValue, Request, StatusCode};
-use serde_json::Value;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::Service;
@@ -76,8 +75,8 @@ impl Service<Request<UpstreamRequest>> for Routes {
     }
 }
 
-/// A legacy reply: the data of a bk-job answer, or a failure.
-pub type Answer = Result<(Value, i64), ShimError>;
+/// A legacy reply: its JSON text and code, or a failure.
+pub type Answer = Result<(Vec<u8>, i64), ShimError>;
 
 /// The exchange of a polling call, built from its translated status request; the status
 /// exchange starts with what the job memory knows of the job.
@@ -115,7 +114,7 @@ async fn handle(shared: Arc<Shared>, req: Request<UpstreamRequest>) -> Resp {
     let (answer, warnings) = drive(&shared, &mut calls, route, request, &parts).await;
     let mut resp = match answer {
         Ok((body, code)) => {
-            let mut r = envelope::json(StatusCode::OK, &body);
+            let mut r = envelope::json_text(StatusCode::OK, body);
             let outcome = if code == 0 { "ok" } else { "business_error" };
             r.extensions_mut().insert(Outcome { code, outcome });
             r

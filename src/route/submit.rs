@@ -41,7 +41,7 @@ pub fn exchange(
                 data
             };
             Ok(Finished {
-                data,
+                data: data.into(),
                 warnings: Vec::new(),
                 remember,
             })

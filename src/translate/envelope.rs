@@ -3,7 +3,42 @@
 //! bk-job's v3 `EsbResp` differs in two ways: `message` is absent on success and there
 //! is no `request_id` (APIGW returns it as a header). Both are added here.
 
+use super::data::Data;
+use serde::Serialize;
 use serde_json::{Map, Value};
+
+/// A legacy success envelope, written straight to JSON text (`data` is not copied into a
+/// tree first). Members in key order, as a tree would write them.
+#[derive(Debug, Serialize)]
+pub struct Success<'a> {
+    /// `0`.
+    pub code: i64,
+    /// The legacy `data`.
+    pub data: &'a Data,
+    /// bk-job's own request id, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_request_id: Option<&'a str>,
+    /// `""`.
+    pub message: &'static str,
+    /// The legacy request id.
+    pub request_id: &'a str,
+    /// `true`.
+    pub result: bool,
+}
+
+impl<'a> Success<'a> {
+    /// The envelope of `data`.
+    pub fn new(data: &'a Data, request_id: &'a str, job_request_id: Option<&'a str>) -> Self {
+        Self {
+            code: 0,
+            data,
+            job_request_id,
+            message: "",
+            request_id,
+            result: true,
+        }
+    }
+}
 
 /// A legacy error envelope: `result: false`, `data: null`.
 pub fn error(code: i64, message: &str, request_id: &str) -> Value {

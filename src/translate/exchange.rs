@@ -13,6 +13,7 @@
 //!   configurable ceiling past which the client gets a clear error, never a silent cut.
 
 use super::codes;
+use super::data::Data;
 use super::envelope::EsbResp;
 use super::status::JobExtras;
 use super::{JsonBody, Method, TranslateError, UpstreamRequest};
@@ -47,7 +48,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
     /// The legacy `data`.
-    pub data: Value,
+    pub data: Data,
     /// Remarks for the `X-Bk-Job-Shim-Warning` header (information v3 lost).
     pub warnings: Vec<String>,
     /// Job facts the driver should remember for later status calls (job instance id and
@@ -57,9 +58,9 @@ pub struct Finished {
 
 impl Finished {
     /// A reply without warnings.
-    pub fn data(data: Value) -> Self {
+    pub fn data(data: impl Into<Data>) -> Self {
         Self {
-            data,
+            data: data.into(),
             warnings: Vec::new(),
             remember: None,
         }
@@ -192,7 +193,7 @@ impl Single {
             request,
             Box::new(move |data| {
                 Ok(Finished {
-                    data,
+                    data: Data::Tree(data),
                     warnings,
                     remember: None,
                 })

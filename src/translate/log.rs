@@ -36,10 +36,10 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::data::Data;
 use super::error::{RejectReason, TranslateError};
 use super::status::{
-    Reader, V3Host, V3Step, into_tree, is_finished_status, legacy_total_time, parse_v3_status,
-    time_text,
+    Reader, V3Host, V3Step, is_finished_status, legacy_total_time, parse_v3_status, time_text,
 };
 
 /// Most hosts one `batch_get_job_instance_ip_log` call accepts (`1241007` above that).
@@ -130,7 +130,7 @@ pub fn to_legacy_log(
     v3_status_data: &Value,
     logs: &[Value],
     tz: Tz,
-) -> Result<Value, TranslateError> {
+) -> Result<Data, TranslateError> {
     let status = parse_v3_status(v3_status_data)?;
     let index = LogIndex::build(v3_status_data, logs)?;
 
@@ -157,7 +157,7 @@ pub fn to_legacy_log(
             step_results,
         });
     }
-    into_tree(&out)
+    Data::of(&out)
 }
 
 /// One host's legacy `ip_logs[]` item.
@@ -453,7 +453,7 @@ mod tests {
             host(5, 11, json!("b")),
             host(6, 104, json!("a")),
         ];
-        let out = to_legacy_log(&status(hosts), &[], UTC).unwrap();
+        let out = to_legacy_log(&status(hosts), &[], UTC).unwrap().into_tree();
         let results = out[0]["step_results"].as_array().unwrap();
         let keys: Vec<(Value, Value, Vec<Value>)> = results
             .iter()
@@ -494,7 +494,7 @@ mod tests {
             host(1, 9, json!("\u{FF21}")),
             host(2, 9, json!("\u{1F600}")),
         ];
-        let out = to_legacy_log(&status(hosts), &[], UTC).unwrap();
+        let out = to_legacy_log(&status(hosts), &[], UTC).unwrap().into_tree();
         assert_eq!(out[0]["step_results"][0]["tag"], "\u{1F600}");
         assert_eq!(out[0]["step_results"][1]["tag"], "\u{FF21}");
     }
@@ -511,7 +511,8 @@ mod tests {
             &logs,
             UTC,
         )
-        .unwrap();
+        .unwrap()
+        .into_tree();
         let step = &out[0];
         assert_eq!(step["is_finished"], true);
         assert_eq!(step["status"], 4);
@@ -533,7 +534,9 @@ mod tests {
         }
         let logs = [json!({"step_instance_id": 200, "script_task_logs": [
             {"bk_cloud_id": 0, "ip": "10.0.0.7", "log_content": "by ip"}]})];
-        let out = to_legacy_log(&status(vec![h]), &logs, UTC).unwrap();
+        let out = to_legacy_log(&status(vec![h]), &logs, UTC)
+            .unwrap()
+            .into_tree();
         assert_eq!(
             out[0]["step_results"][0]["ip_logs"][0]["log_content"],
             "by ip"
@@ -554,7 +557,9 @@ mod tests {
                 {"mode": 1, "log_content": "second & last"},
             ]}]}),
         ];
-        let out = to_legacy_log(&status(vec![host(1, 9, json!(""))]), &logs, UTC).unwrap();
+        let out = to_legacy_log(&status(vec![host(1, 9, json!(""))]), &logs, UTC)
+            .unwrap()
+            .into_tree();
         assert_eq!(
             out[0]["step_results"][0]["ip_logs"][0]["log_content"],
             "first\nsecond &amp; last"
@@ -606,7 +611,9 @@ mod tests {
     fn log_answers_without_step_id_pair_with_their_batch() {
         let logs = [json!({"script_task_logs": [
             {"bk_host_id": 1, "bk_cloud_id": 0, "ip": "10.0.0.1", "log_content": "x"}]})];
-        let out = to_legacy_log(&status(vec![host(1, 9, json!(""))]), &logs, UTC).unwrap();
+        let out = to_legacy_log(&status(vec![host(1, 9, json!(""))]), &logs, UTC)
+            .unwrap()
+            .into_tree();
         assert_eq!(out[0]["step_results"][0]["ip_logs"][0]["log_content"], "x");
 
         let extra = [logs[0].clone(), logs[0].clone()];

@@ -17,6 +17,7 @@ pub mod body;
 pub mod calls;
 pub mod codes;
 pub mod credentials;
+pub mod data;
 pub mod dialect;
 pub mod envelope;
 pub mod error;

@@ -268,8 +268,8 @@ mod tests {
         assert_eq!(sent[1].resource, "get_job_instance_list");
         match step {
             Step::Done(f) => {
-                assert_eq!(f.data["job_instance"]["bk_job_id"], 7);
-                assert_eq!(f.data["job_instance"]["operator"], "bob");
+                assert_eq!(f.data.tree()["job_instance"]["bk_job_id"], 7);
+                assert_eq!(f.data.tree()["job_instance"]["operator"], "bob");
                 let (id, r) = f.remember.unwrap_or_default();
                 assert_eq!((id, r.start_way), (10, Some(1)));
             }
@@ -299,7 +299,7 @@ mod tests {
             .with_cached(Some(cached));
         let (sent, step) = drive(&mut ex, |_| ok(status_data()));
         assert_eq!(sent.len(), 1);
-        assert!(matches!(step, Step::Done(f) if f.data["job_instance"]["operator"] == "me"));
+        assert!(matches!(step, Step::Done(f) if f.data.tree()["job_instance"]["operator"] == "me"));
 
         let mut ex = StatusExchange::new(&body(), chrono_tz::Asia::Shanghai)
             .unwrap_or_else(|e| unreachable!("{e}"));
@@ -313,7 +313,7 @@ mod tests {
             }
         });
         assert!(matches!(step, Step::Done(f) if f.remember.is_none()
-            && f.data["job_instance"]["bk_job_id"] == -1));
+            && f.data.tree()["job_instance"]["bk_job_id"] == -1));
     }
 
     #[test]
@@ -335,7 +335,7 @@ mod tests {
         assert_eq!(sent[1].resource, "batch_get_job_instance_ip_log");
         match step {
             Step::Done(f) => assert_eq!(
-                f.data[0]["step_results"][0]["ip_logs"][0]["log_content"],
+                f.data.tree()[0]["step_results"][0]["ip_logs"][0]["log_content"],
                 "a&lt;b"
             ),
             other => unreachable!("{other:?}"),

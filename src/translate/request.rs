@@ -236,17 +236,29 @@ fn to_server(
 
 /// De-duplicate by (`bk_cloud_id`, `ip`), keeping the first-seen order (bk-job merges
 /// hosts the same way, `HostDTO.equals`).
-/// The set keeps std's keyed SipHash: hosts are client-controlled, and an unkeyed fast
-/// hash would let a crafted `ip_list` degrade the set to quadratic time.
+/// By sorting (key, position) pairs rather than hashing: a keyed hash costs more per host
+/// than the sort's comparisons at any list size the budget allows, and an unkeyed one
+/// would let a crafted `ip_list` degrade a set to quadratic time.
 fn dedup_ips(ips: Vec<LegacyIp>) -> Vec<V3Ip> {
-    let mut seen = HashSet::with_capacity(ips.len());
+    // (cloud, ip) packed into one key: `bk_cloud_id` is ≥ 0, so this is injective.
+    let key = |ip: &LegacyIp| {
+        (u128::from(ip.bk_cloud_id.unsigned_abs()) << 32) | u128::from(u32::from(ip.ip))
+    };
+    let mut keyed: Vec<(u128, usize)> = ips.iter().map(key).zip(0..).collect();
+    keyed.sort_unstable();
+    // Equal keys sit side by side, the first-seen first.
+    let mut first = vec![false; ips.len()];
+    let mut last = None;
+    for (k, i) in keyed {
+        if last != Some(k) {
+            first[i] = true;
+            last = Some(k);
+        }
+    }
     ips.into_iter()
-        .filter(|ip| {
-            // (cloud, ip) packed into one key: `bk_cloud_id` is ≥ 0, so this is injective.
-            let cloud = u128::from(ip.bk_cloud_id.unsigned_abs());
-            seen.insert((cloud << 32) | u128::from(u32::from(ip.ip)))
-        })
-        .map(|ip| V3Ip {
+        .zip(first)
+        .filter(|(_, first)| *first)
+        .map(|(ip, _)| V3Ip {
             bk_cloud_id: ip.bk_cloud_id,
             ip: ip.ip,
         })
@@ -771,6 +783,33 @@ mod tests {
             b["global_var_list"][0]["server"]["ip_list"],
             json!([ip(0, "10.0.0.2"), ip(0, "10.0.0.1"), ip(1, "10.0.0.2")])
         );
+    }
+
+    #[test]
+    fn dedup_keeps_the_first_of_each_host_in_order() {
+        // Hosts drawn from a small set (a linear congruential sequence), so most repeat.
+        let mut x = 7u32;
+        let ips: Vec<LegacyIp> = (0..500)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                LegacyIp {
+                    bk_cloud_id: i64::from(x >> 30),
+                    ip: std::net::Ipv4Addr::from((10 << 24) | ((x >> 16) % 40)),
+                }
+            })
+            .collect();
+        let mut naive: Vec<(i64, std::net::Ipv4Addr)> = Vec::new();
+        for ip in &ips {
+            if !naive.contains(&(ip.bk_cloud_id, ip.ip)) {
+                naive.push((ip.bk_cloud_id, ip.ip));
+            }
+        }
+        let ours: Vec<_> = dedup_ips(ips)
+            .into_iter()
+            .map(|ip| (ip.bk_cloud_id, ip.ip))
+            .collect();
+        assert!(naive.len() > 40 && naive.len() < 200, "{}", naive.len());
+        assert_eq!(ours, naive);
     }
 
     #[test]

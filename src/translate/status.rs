@@ -43,6 +43,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::data::Data;
 use super::error::{RejectReason, TranslateError};
 use super::scope::Scope;
 use legacy::{LegacyJobInstance, LegacyStatus, step_block};
@@ -142,7 +143,7 @@ pub fn to_legacy_status(
     v3_data: &Value,
     extras: &JobExtras,
     tz: Tz,
-) -> Result<Value, TranslateError> {
+) -> Result<Data, TranslateError> {
     let status = parse_v3_status(v3_data)?;
     let job = &status.job;
     let operator = extras.operator.as_deref().unwrap_or(FALLBACK_OPERATOR);
@@ -177,7 +178,7 @@ pub fn to_legacy_status(
         job_instance,
         blocks,
     };
-    into_tree(&legacy)
+    Data::of(&legacy)
 }
 
 /// Query parameters for `GET /api/v3/get_job_instance_list` that find one job instance by
@@ -245,18 +246,6 @@ pub fn extras_from_job_list(v3_data: &Value, job_instance_id: i64) -> Option<Job
 }
 
 // === helpers ===
-
-/// A typed legacy reply as the `data` tree, written straight into one tree (`json!`
-/// would copy every nested tree it is given, once per level).
-pub(crate) fn into_tree(reply: &impl Serialize) -> Result<Value, TranslateError> {
-    serde_json::to_value(reply).map_err(|e| {
-        TranslateError::new(
-            RejectReason::Invalid,
-            "data",
-            format!("cannot be written: {e}"),
-        )
-    })
-}
 
 /// A v3 time as its legacy text, `None` when absent.
 pub(crate) fn time_text(
@@ -668,7 +657,9 @@ mod tests {
             "step_instance_id": 1, "name": "s", "type": 1, "status": 2, "execute_count": 0,
             "create_time": 1521089795887_i64, "start_time": null,
         }]));
-        let out = to_legacy_status(&v3, &JobExtras::default(), UTC).unwrap();
+        let out = to_legacy_status(&v3, &JobExtras::default(), UTC)
+            .unwrap()
+            .into_tree();
         let job = &out["job_instance"];
         assert_eq!(job["create_time"], "2018-03-15 04:56:35");
         assert_eq!(job["start_time"], Value::Null);
@@ -683,7 +674,9 @@ mod tests {
 
     #[test]
     fn unknown_extras_use_the_documented_fallbacks() {
-        let out = to_legacy_status(&minimal(json!([])), &JobExtras::default(), SHANGHAI).unwrap();
+        let out = to_legacy_status(&minimal(json!([])), &JobExtras::default(), SHANGHAI)
+            .unwrap()
+            .into_tree();
         let job = &out["job_instance"];
         assert_eq!(job["bk_job_id"], FALLBACK_BK_JOB_ID);
         assert_eq!(job["operator"], FALLBACK_OPERATOR);
@@ -697,8 +690,9 @@ mod tests {
     fn current_step_is_the_last_one_started() {
         let step = |id: i64, status: i64| json!({"step_instance_id": id, "status": status});
         let cur = |steps: Value, extras: &JobExtras| {
-            to_legacy_status(&minimal(steps), extras, UTC).unwrap()["job_instance"]
-                ["current_step_instance_id"]
+            to_legacy_status(&minimal(steps), extras, UTC)
+                .unwrap()
+                .into_tree()["job_instance"]["current_step_instance_id"]
                 .clone()
         };
         let fast = JobExtras::default();
@@ -720,7 +714,9 @@ mod tests {
             m.remove("finished");
         }
         v3["job_instance"]["status"] = json!(13);
-        let out = to_legacy_status(&v3, &JobExtras::default(), UTC).unwrap();
+        let out = to_legacy_status(&v3, &JobExtras::default(), UTC)
+            .unwrap()
+            .into_tree();
         assert_eq!(out["is_finished"], true);
         for s in [1, 2, 7, 10, 12, 15] {
             assert!(!is_finished_status(s), "{s}");
@@ -830,7 +826,9 @@ mod tests {
         let mut v3 = minimal(json!([]));
         v3["job_instance"]["bk_scope_type"] = json!("biz_set");
         v3["job_instance"]["bk_scope_id"] = json!("9991001");
-        let out = to_legacy_status(&v3, &JobExtras::default(), UTC).unwrap();
+        let out = to_legacy_status(&v3, &JobExtras::default(), UTC)
+            .unwrap()
+            .into_tree();
         assert_eq!(out["job_instance"]["bk_biz_id"], 9_991_001);
         assert_eq!(out["job_instance"]["bk_scope_type"], "biz_set");
     }

@@ -55,7 +55,7 @@ fn accounts(
                 Vec::new()
             };
             Ok(Finished {
-                data: Value::Array(items),
+                data: Value::Array(items).into(),
                 warnings,
                 remember: None,
             })
@@ -115,8 +115,8 @@ mod tests {
         );
         match step {
             Step::Done(f) => {
-                assert_eq!(f.data[0]["alias"], "root");
-                assert_eq!(f.data[0]["create_time"], "2023-11-14 22:13:20");
+                assert_eq!(f.data.tree()[0]["alias"], "root");
+                assert_eq!(f.data.tree()[0]["create_time"], "2023-11-14 22:13:20");
                 assert!(f.warnings.is_empty());
             }
             other => unreachable!("{other:?}"),
@@ -128,8 +128,8 @@ mod tests {
         );
         match step {
             Step::Done(f) => {
-                assert_eq!(f.data[0]["db_account_id"], 5);
-                assert_eq!(f.data[0]["db_alias"], "root");
+                assert_eq!(f.data.tree()[0]["db_account_id"], 5);
+                assert_eq!(f.data.tree()[0]["db_alias"], "root");
                 assert!(f.warnings[0].contains("grantee"));
             }
             other => unreachable!("{other:?}"),

@@ -183,7 +183,7 @@ fn started(d: Value, warnings: Vec<String>) -> Finished {
         }
     }
     Finished {
-        data: Value::Object(out),
+        data: Value::Object(out).into(),
         warnings,
         remember: None,
     }
@@ -320,7 +320,7 @@ mod tests {
         assert_eq!(b["file_list"][0]["file_name"], "a.conf");
         match step {
             Step::Done(f) => {
-                assert_eq!(f.data["step_instance_id"], 6);
+                assert_eq!(f.data.tree()["step_instance_id"], 6);
                 assert!(f.warnings[0].contains("target_server ignored"));
             }
             other => unreachable!("{other:?}"),

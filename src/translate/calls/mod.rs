@@ -337,7 +337,7 @@ pub(crate) mod test_support {
     /// The legacy data of a finished step.
     pub(crate) fn done(step: &Step) -> Value {
         match step {
-            Step::Done(f) => f.data.clone(),
+            Step::Done(f) => f.data.tree().into_owned(),
             other => Value::String(format!("not done: {other:?}")),
         }
     }

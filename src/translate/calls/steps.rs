@@ -64,7 +64,7 @@ pub fn get_step_instance_status(
                 detail.insert("bk_scope_id".into(), json!(scope_id));
             }
             Ok(Finished {
-                data,
+                data: data.into(),
                 warnings: vec![STEP_STATUS_WARNING.to_owned()],
                 remember: None,
             })
