@@ -11,13 +11,22 @@ use serde_json::value::RawValue;
 
 /// A JSON request body, always the output of `serde_json`'s serializer.
 #[derive(Debug, Clone)]
-pub struct JsonBody(Box<RawValue>);
+pub struct JsonBody(String);
+
+/// The buffer a body is written into, at first: an `execute_job` body with a few dozen
+/// hosts fits without growing it.
+const ENCODE_CAPACITY: usize = 2048;
 
 impl JsonBody {
     /// Serialize `model` (fails only for a model serde cannot write as JSON, e.g. a map
     /// with non-string keys).
     pub fn encode(model: &impl Serialize) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(model).map(Self)
+        let mut buf = Vec::with_capacity(ENCODE_CAPACITY);
+        serde_json::to_writer(&mut buf, model)?;
+        // `serde_json` writes UTF-8 only.
+        String::from_utf8(buf)
+            .map(Self)
+            .map_err(<serde_json::Error as serde::ser::Error>::custom)
     }
 
     /// A `Value` as a body (pass-through and exchange requests built as `Value`s).
@@ -28,17 +37,17 @@ impl JsonBody {
 
     /// `{}`.
     pub fn empty_object() -> Self {
-        Self(RawValue::from_string("{}".to_owned()).unwrap_or_default())
+        Self("{}".to_owned())
     }
 
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// The JSON text as bytes to send.
     pub fn into_bytes(self) -> Vec<u8> {
-        String::from(Box::<str>::from(self.0)).into_bytes()
+        self.0.into_bytes()
     }
 
     /// The body as a `Value` (for rewrites off the hot path, and for tests).
@@ -73,9 +82,11 @@ impl std::fmt::Display for JsonBody {
     }
 }
 
+/// The text as it is (for tests and the `translate` command: it is checked once more).
 impl Serialize for JsonBody {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! `Debug` never prints a secret; [`Credentials::redacted`] shows secrets as `***`.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -133,7 +134,30 @@ impl Credentials {
 
     /// The `X-Bkapi-Authorization` header value (JSON object). Contains secrets.
     pub fn header_value(&self) -> String {
-        ascii_json(&Value::Object(self.to_map(false)).to_string())
+        // Written straight from the fields (no map built per request), members in key
+        // order as the map writes them.
+        #[derive(Serialize)]
+        struct Header<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            access_token: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            bk_app_code: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            bk_app_secret: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            bk_token: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            bk_username: Option<&'a str>,
+        }
+        let header = Header {
+            access_token: self.access_token.as_deref(),
+            bk_app_code: self.app_code.as_deref(),
+            bk_app_secret: self.app_secret.as_deref(),
+            bk_token: self.bk_token.as_deref(),
+            bk_username: self.username.as_deref(),
+        };
+        // Writing string fields cannot fail.
+        ascii_json(serde_json::to_string(&header).unwrap_or_default())
     }
 
     /// The same object with every secret replaced by `***` (for output and logs).
@@ -381,13 +405,16 @@ impl AuthorizationHeader {
         if let Some(j) = &self.jwt {
             m.insert("jwt".into(), Value::from(j.as_str()));
         }
-        ascii_json(&Value::Object(m).to_string())
+        ascii_json(Value::Object(m).to_string())
     }
 }
 
 /// JSON text with every non-ASCII character written as `\uXXXX` (surrogate pairs above
 /// the BMP), so that it is a valid HTTP header value whatever the user name contains.
-fn ascii_json(json: &str) -> String {
+fn ascii_json(json: String) -> String {
+    if json.is_ascii() {
+        return json;
+    }
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
         if c.is_ascii() {
@@ -424,6 +451,26 @@ mod tests {
         assert_eq!(c.redacted()["bk_app_secret"], "***");
         let header: Value = serde_json::from_str(&c.header_value()).unwrap_or_default();
         assert_eq!(header["bk_token"], "t");
+    }
+
+    #[test]
+    fn header_value_is_the_map_written() {
+        let full = Credentials {
+            app_code: Some("app".into()),
+            app_secret: Some("s\"x".into()),
+            bk_token: Some("t".into()),
+            username: Some("张三".into()),
+            access_token: Some("a".into()),
+        };
+        let partial = Credentials {
+            app_code: Some("app".into()),
+            bk_token: Some("t".into()),
+            ..Credentials::default()
+        };
+        for c in [full, partial, Credentials::default()] {
+            let map = Value::Object(c.to_map(false)).to_string();
+            assert_eq!(c.header_value(), ascii_json(map));
+        }
     }
 
     #[test]
