@@ -5,12 +5,18 @@
 //! `cargo bench --bench translate -- --warm-up-time 1 --measurement-time 3`
 //!
 //! Two groups per route: `translate` (parsed legacy map → `Translated`, the clone of the
-//! input excluded) and `end_to_end` (request bytes → parse → translate → v3 body bytes).
+//! input excluded) and `end_to_end` (request bytes → parse → translate → v3 body bytes);
+//! and `end_to_end_fast/execute_job`, the same with the hosts in `global_vars[].ip_list`,
+//! which the serving path reads without a tree (`translate::fast`).
 //! After criterion, a short manual timing prints the per-host cost at each size and the
 //! marginal per-host cost between sizes, so linear growth can be read directly.
 //! The bench allocates with the binary's allocator (jemalloc, with the default features).
 
-use bk_job_shim::translate::{Options, Route, parse_body, translate_request};
+use bk_job_shim::budget::Budget;
+use bk_job_shim::translate::fast::execute_job_params;
+use bk_job_shim::translate::{
+    JsonBody, Options, Route, parse_body, translate_request, translate_typed,
+};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use serde_json::{Map, Value, json};
 use std::hint::black_box;
@@ -101,12 +107,35 @@ fn benches(c: &mut Criterion) {
                 b.iter(|| {
                     let body = parse_body(black_box(bytes)).unwrap();
                     let t = translate_request(&route, body, &opts).unwrap();
-                    serde_json::to_vec(&t.request.body).unwrap()
+                    t.request.body.map(JsonBody::into_bytes)
                 });
             });
         }
         group.finish();
     }
+    fast_end_to_end(c);
+}
+
+/// `execute_job` with its hosts in the plain form (`global_vars[].ip_list`), read by the
+/// serving path's fast reading (`translate::fast`: no tree for `global_vars`).
+fn fast_end_to_end(c: &mut Criterion) {
+    let opts = Options::default();
+    let budget = Budget::default();
+    let mut group = c.benchmark_group("end_to_end_fast/execute_job");
+    for n in SIZES {
+        let mut body = execute_job_body(n);
+        body["global_vars"][0] = json!({"id": 436, "ip_list": hosts(n)});
+        let bytes = serde_json::to_vec(&Value::Object(body)).unwrap();
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &bytes, |b, bytes| {
+            b.iter(|| {
+                let (params, typed) = execute_job_params(black_box(bytes), &budget).unwrap();
+                let t = translate_typed(&Route::ExecuteJob, params, typed, &opts).unwrap();
+                t.request.body.map(JsonBody::into_bytes)
+            });
+        });
+    }
+    group.finish();
 }
 
 /// Mean time of one translation of `make(n)`, best of five rounds. Each call gets a
