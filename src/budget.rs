@@ -285,9 +285,9 @@ pub trait Shaped {
 /// included) so that its depth is its own.
 ///
 /// `None` when the fast reading does not apply: the document is not an object, is not
-/// JSON (or not UTF-8), passes a limit, names `key` twice, or its `key` does not read as `T`. The caller
-/// then uses [`parse`], which builds the whole tree and names the problem. A `null`
-/// member reads as absent.
+/// JSON (or not UTF-8), passes a limit, names `key` twice, or its `key` does not read as
+/// `T`. The caller then uses [`parse`], which builds the whole tree and names the
+/// problem. A `null` member reads as absent.
 pub fn parse_split<'de, T>(bytes: &'de [u8], budget: &Budget, key: &str) -> Option<Split<T>>
 where
     T: serde::Deserialize<'de> + Shaped,

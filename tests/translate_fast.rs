@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The fast reading of an `execute_job` body (`translate::fast`) against the general one
-//! (the budgeted tree, then `translate_request`):
+//! The fast reading of an `execute_job` or `fast_execute_script` body (`translate::fast`)
+//! against the general one (the budgeted tree, then `translate_request`):
 //! * whenever the fast reading applies, the translation is the same: request, warnings,
 //!   credentials, dropped steps, or the same refusal;
 //! * it applies to the plain bodies legacy apps send, and gives up on the forms it does
@@ -8,7 +8,7 @@
 //! * it never lets through a body that passes a limit of the JSON budget.
 
 use bk_job_shim::budget::{self, Budget};
-use bk_job_shim::translate::fast::execute_job_params;
+use bk_job_shim::translate::fast::{Typed, execute_job_params, fast_execute_script_params};
 use bk_job_shim::translate::{
     Credentials, Options, Route, StepsPolicy, TranslateError, UpstreamRequest, translate_request,
     translate_typed,
@@ -26,23 +26,38 @@ fn options(steps: StepsPolicy) -> Options {
     }
 }
 
-/// The general reading: the whole tree, then the translator.
+/// The general reading of an `execute_job` body: the whole tree, then the translator.
 fn general(bytes: &[u8], opts: &Options) -> Option<Outcome> {
+    general_at(&Route::ExecuteJob, bytes, opts)
+}
+
+fn general_at(route: &Route, bytes: &[u8], opts: &Options) -> Option<Outcome> {
     let Ok(Value::Object(map)) = budget::parse(bytes, &Budget::default()) else {
         return None;
     };
-    Some(outcome(translate_request(&Route::ExecuteJob, map, opts)))
+    Some(outcome(translate_request(route, map, opts)))
 }
 
-/// The fast reading, when it applies.
+/// The fast reading of an `execute_job` body, when it applies.
 fn fast(bytes: &[u8], opts: &Options) -> Option<Outcome> {
-    let (params, typed) = execute_job_params(bytes, &Budget::default())?;
-    Some(outcome(translate_typed(
-        &Route::ExecuteJob,
-        params,
-        typed,
-        opts,
-    )))
+    fast_at(&Route::ExecuteJob, bytes, opts)
+}
+
+fn fast_at(route: &Route, bytes: &[u8], opts: &Options) -> Option<Outcome> {
+    let (params, typed) = fast_params(route, bytes, &Budget::default())?;
+    Some(outcome(translate_typed(route, params, typed, opts)))
+}
+
+/// The fast reading the serving path applies to `route`.
+fn fast_params(
+    route: &Route,
+    bytes: &[u8],
+    budget: &Budget,
+) -> Option<(Map<String, Value>, Typed)> {
+    match route {
+        Route::ExecuteJob => execute_job_params(bytes, budget),
+        _ => fast_execute_script_params(bytes, budget),
+    }
 }
 
 fn outcome(r: Result<bk_job_shim::translate::Translated, TranslateError>) -> Outcome {
@@ -314,8 +329,52 @@ fn body() -> impl Strategy<Value = Value> {
         })
 }
 
+/// A `fast_execute_script` body: mostly valid, its hosts in `ip_list` (plain, or near it),
+/// sometimes with `target_server` or `custom_query_id` beside them.
+fn script_body() -> impl Strategy<Value = Value> {
+    let plain_ip = (0i64..3, 0u8..=255)
+        .prop_map(|(c, o)| json!({"bk_cloud_id": c, "ip": format!("10.0.3.{o}")}));
+    let ips = prop_oneof![
+        6 => proptest::collection::vec(plain_ip, 0..6).prop_map(Value::from),
+        2 => proptest::collection::vec(ip(), 0..4).prop_map(Value::from),
+        1 => Just(Value::Null),
+        1 => Just(json!("10.0.0.1")),
+    ];
+    (
+        maybe("ip_list", ips),
+        mostly_valid(int()).prop_map(|v| one("bk_biz_id", v)),
+        maybe(
+            "target_server",
+            Just(json!({"ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]})),
+        ),
+        maybe("custom_query_id", group_ids()),
+        maybe(
+            "script_param",
+            prop_oneof![Just(json!("aGVsbG8=")), Just(json!("%%"))],
+        ),
+        maybe("account", text()),
+    )
+        .prop_map(|(a, b, c, d, e, f)| {
+            let mut m = a;
+            m.extend(b.into_iter().chain(c).chain(d).chain(e).chain(f));
+            m.insert("script_content".into(), json!("ZWNobyAx"));
+            m.insert("script_type".into(), json!(1));
+            m.entry("account").or_insert(json!("root"));
+            Value::Object(m)
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(768))]
+
+    #[test]
+    fn a_script_read_fast_translates_as_from_its_tree(v in script_body()) {
+        let opts = options(StepsPolicy::Reject);
+        let b = bytes(&v);
+        if let Some(f) = fast_at(&Route::FastExecuteScript, &b, &opts) {
+            prop_assert_eq!(Some(f), general_at(&Route::FastExecuteScript, &b, &opts), "{}", v);
+        }
+    }
 
     #[test]
     fn the_fast_reading_translates_as_the_general_one(v in body(), ignore in any::<bool>()) {
@@ -327,7 +386,13 @@ proptest! {
     }
 
     #[test]
-    fn the_fast_reading_keeps_the_budget(v in body(), limit in 0usize..4) {
+    fn the_fast_reading_keeps_the_budget(
+        (route, v) in prop_oneof![
+            body().prop_map(|v| (Route::ExecuteJob, v)),
+            script_body().prop_map(|v| (Route::FastExecuteScript, v)),
+        ],
+        limit in 0usize..4,
+    ) {
         // Each limit set just below what the body needs: the general reading refuses it,
         // so the fast one must give up.
         let need = shape(&v, 0);
@@ -340,7 +405,7 @@ proptest! {
         }
         let b = bytes(&v);
         prop_assert!(budget::parse(&b, &budget).is_err(), "{} under {:?}", v, budget);
-        prop_assert!(execute_job_params(&b, &budget).is_none(), "{} under {:?}", v, budget);
+        prop_assert!(fast_params(&route, &b, &budget).is_none(), "{} under {:?}", v, budget);
     }
 }
 
@@ -408,5 +473,25 @@ fn the_generated_bodies_exercise_both_readings() {
     assert!(
         with_vars >= n / 20,
         "{with_vars} of {n} translated variables read fast"
+    );
+
+    let strategy = script_body();
+    let (mut read_fast, mut with_ips) = (0, 0);
+    for _ in 0..n {
+        let v = strategy.new_tree(&mut runner).unwrap().current();
+        let Some(f) = fast_at(&Route::FastExecuteScript, &bytes(&v), &opts) else {
+            continue;
+        };
+        read_fast += 1;
+        let ips = v["ip_list"].as_array().is_some_and(|a| !a.is_empty());
+        with_ips += usize::from(ips && f.is_ok());
+    }
+    assert!(
+        (n / 4..n * 9 / 10).contains(&read_fast),
+        "{read_fast} of {n} scripts read fast"
+    );
+    assert!(
+        with_ips >= n / 10,
+        "{with_ips} of {n} translated host lists read fast"
     );
 }

@@ -281,6 +281,9 @@ impl LegacyBodyLayer {
     ) -> Option<(Map<String, Value>, translate::fast::Typed)> {
         match route {
             Route::ExecuteJob => translate::fast::execute_job_params(body, &self.budget),
+            Route::FastExecuteScript => {
+                translate::fast::fast_execute_script_params(body, &self.budget)
+            }
             _ => None,
         }
     }

@@ -2,9 +2,10 @@
 //! model the translator wants, with no `Value` tree built (or dropped) for it.
 //!
 //! The `global_vars` of a `job/execute_job` body are most of its bytes (a host list per
-//! variable). [`execute_job_params`] reads them with borrowing serde models that accept
-//! only the plain form: integers as JSON numbers, strings as JSON strings, host lists
-//! as `ip_list` / `custom_query_id`, no other member. Anything else — a numeric
+//! variable), the `ip_list` most of a `job/fast_execute_script` body's.
+//! [`execute_job_params`] and [`fast_execute_script_params`] read them with borrowing
+//! serde models that accept only the plain form: integers as JSON numbers, strings as
+//! JSON strings, host lists as `ip_list` / `custom_query_id`, no other member. Anything else — a numeric
 //! string, a `target_server`, an unknown member, a value the validator refuses — makes
 //! the fast reading give up, and the caller reads the body the general way
 //! (`crate::budget::parse`, then `validate`), which accepts or refuses it with the
@@ -24,6 +25,8 @@ use std::borrow::Cow;
 pub struct Typed {
     /// `global_vars` of `job/execute_job`, validated.
     pub global_vars: Option<Vec<LegacyGlobalVar>>,
+    /// The top-level `ip_list` of `job/fast_execute_script`, validated.
+    pub ip_list: Option<Vec<LegacyIp>>,
 }
 
 /// An `execute_job` body as its parameters without `global_vars`, and the validated
@@ -34,8 +37,44 @@ pub fn execute_job_params(bytes: &[u8], budget: &Budget) -> Option<(Map<String, 
         Some(vars) => Some(vars.into_legacy()?),
         None => None,
     };
-    Some((split.rest, Typed { global_vars }))
+    Some((
+        split.rest,
+        Typed {
+            global_vars,
+            ..Typed::default()
+        },
+    ))
 }
+
+/// A `fast_execute_script` body as its parameters without `ip_list`, and the validated
+/// `ip_list`; `None` when the fast reading does not apply (see the module docs).
+pub fn fast_execute_script_params(
+    bytes: &[u8],
+    budget: &Budget,
+) -> Option<(Map<String, Value>, Typed)> {
+    let split = parse_split::<IpList<'_>>(bytes, budget, "ip_list")?;
+    let ip_list = match split.typed {
+        Some(ips) => Some(
+            ips.0
+                .into_iter()
+                .map(Ip::into_legacy)
+                .collect::<Option<_>>()?,
+        ),
+        None => None,
+    };
+    Some((
+        split.rest,
+        Typed {
+            ip_list,
+            ..Typed::default()
+        },
+    ))
+}
+
+/// An `ip_list` array.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct IpList<'a>(#[serde(borrow)] Vec<Ip<'a>>);
 
 /// The `global_vars` array.
 #[derive(Deserialize)]
@@ -151,6 +190,20 @@ impl Ip<'_> {
 /// A `custom_query_id` item as `validate::opt_group_ids` reads it.
 fn group_id(id: &str) -> Option<String> {
     (!id.trim().is_empty()).then(|| validate::normalise_group_id(id).to_owned())
+}
+
+impl Shaped for IpList<'_> {
+    fn shape(&self) -> Shape {
+        let longest = self.0.iter().map(|ip| ip.ip.len()).max().unwrap_or(0);
+        Shape {
+            // The array, and each item with its two members.
+            values: 1 + self.0.len() * IP_VALUES,
+            // The array, an item.
+            depth: 2,
+            array_len: self.0.len().max(2),
+            string_bytes: longest.max(LONGEST_KEY),
+        }
+    }
 }
 
 impl Shaped for GlobalVars<'_> {

@@ -92,7 +92,7 @@ pub fn translate_typed(
     };
     let request = match route {
         Route::ExecuteJob => execute_job(&body, typed.global_vars, opts),
-        Route::FastExecuteScript => fast_execute_script(&body),
+        Route::FastExecuteScript => fast_execute_script(&body, typed.ip_list),
         Route::FastPushFile => fast_push_file(&body),
         Route::GetJobInstanceStatus | Route::GetJobInstanceLog => job_instance_status(&body),
         Route::V3(resource) => v3_passthrough(resource.name, resource.method, body),
@@ -302,8 +302,11 @@ pub(crate) fn required_hosts(
 // job/fast_execute_script → fast_execute_script
 // ---------------------------------------------------------------------------------------
 
-fn fast_execute_script(body: &Map<String, Value>) -> Result<UpstreamRequest> {
-    let legacy = validate::legacy_fast_execute_script(body)?;
+fn fast_execute_script(
+    body: &Map<String, Value>,
+    ip_list: Option<Vec<LegacyIp>>,
+) -> Result<UpstreamRequest> {
+    let legacy = validate::legacy_fast_execute_script(body, ip_list)?;
     let mut warnings = Vec::new();
     let target_server = required_hosts(legacy.target, &Path::ROOT, "target", &mut warnings)?;
     let out = V3FastExecuteScript {

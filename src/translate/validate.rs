@@ -629,7 +629,7 @@ mod tests {
         let with = |extra: Value| {
             let mut m = obj(base.clone());
             m.extend(obj(extra));
-            legacy_fast_execute_script(&m)
+            legacy_fast_execute_script(&m, None)
         };
         assert!(with(json!({"script_id": 3})).is_ok());
         let e = with(json!({})).err();
@@ -656,7 +656,7 @@ mod tests {
         let mut m = obj(base.clone());
         m.remove("account");
         m.insert("script_id".into(), json!(1));
-        let e = legacy_fast_execute_script(&m).err();
+        let e = legacy_fast_execute_script(&m, None).err();
         assert_eq!(
             e.map(|e| (e.reason, e.field)),
             Some((RejectReason::Missing, "account".into()))

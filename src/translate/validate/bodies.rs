@@ -73,33 +73,34 @@ pub fn ip_item(v: &Value, p: &Path<'_>) -> Result<LegacyIp> {
     })
 }
 
-/// An optional `ip_list`.
-pub fn opt_ip_list(v: Option<&Value>, p: &Path<'_>) -> Result<Option<Vec<LegacyIp>>> {
+/// An optional array, each item read by `item` at its own path; the first refusal wins.
+fn opt_items<T>(
+    v: Option<&Value>,
+    p: &Path<'_>,
+    item: impl Fn(&Value, &Path<'_>) -> Result<T>,
+) -> Result<Option<Vec<T>>> {
     let Some(items) = opt_array(v, p)? else {
         return Ok(None);
     };
     let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        out.push(ip_item(item, &p.index(i))?);
+    for (i, x) in items.iter().enumerate() {
+        out.push(item(x, &p.index(i))?);
     }
     Ok(Some(out))
+}
+
+/// An optional `ip_list`.
+pub fn opt_ip_list(v: Option<&Value>, p: &Path<'_>) -> Result<Option<Vec<LegacyIp>>> {
+    opt_items(v, p, ip_item)
 }
 
 /// An optional list of dynamic group ids (legacy `custom_query_id` /
 /// `dynamic_group_id_list`), normalised.
 pub fn opt_group_ids(v: Option<&Value>, p: &Path<'_>) -> Result<Option<Vec<String>>> {
-    let Some(items) = opt_array(v, p)? else {
-        return Ok(None);
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let ip = p.index(i);
-        match opt_str(Some(item), &ip)? {
-            Some(s) if !s.trim().is_empty() => out.push(normalise_group_id(&s).to_owned()),
-            _ => return Err(invalid(&ip, "dynamic group id must not be empty")),
-        }
-    }
-    Ok(Some(out))
+    opt_items(v, p, |item, ip| match opt_str(Some(item), ip)? {
+        Some(s) if !s.trim().is_empty() => Ok(normalise_group_id(&s).to_owned()),
+        _ => Err(invalid(ip, "dynamic group id must not be empty")),
+    })
 }
 
 /// A `topo_node_list` item `{id, node_type}`.
@@ -113,14 +114,7 @@ pub fn topo_node(v: &Value, p: &Path<'_>) -> Result<TopoNode> {
 
 /// An optional `topo_node_list`.
 pub fn opt_topo_nodes(v: Option<&Value>, p: &Path<'_>) -> Result<Option<Vec<TopoNode>>> {
-    let Some(items) = opt_array(v, p)? else {
-        return Ok(None);
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        out.push(topo_node(item, &p.index(i))?);
-    }
-    Ok(Some(out))
+    opt_items(v, p, topo_node)
 }
 
 /// A legacy `target_server` object.
@@ -137,13 +131,25 @@ pub fn legacy_server(m: &Map<String, Value>, p: &Path<'_>) -> Result<LegacyServe
 
 /// The legacy host keys `target_server`, `ip_list`, `custom_query_id` of object `m`.
 pub fn host_target(m: &Map<String, Value>, p: &Path<'_>) -> Result<LegacyHostTarget> {
+    host_target_read(m, p, None)
+}
+
+/// [`host_target`], with `ip_list` already read when `read` is given (`translate::fast`).
+pub fn host_target_read(
+    m: &Map<String, Value>,
+    p: &Path<'_>,
+    read: Option<Vec<LegacyIp>>,
+) -> Result<LegacyHostTarget> {
     let tp = p.key("target_server");
     Ok(LegacyHostTarget {
         target_server: match opt_object(m.get("target_server"), &tp)? {
             Some(ts) => Some(legacy_server(ts, &tp)?),
             None => None,
         },
-        ip_list: opt_ip_list(m.get("ip_list"), &p.key("ip_list"))?,
+        ip_list: match read {
+            Some(ips) => Some(ips),
+            None => opt_ip_list(m.get("ip_list"), &p.key("ip_list"))?,
+        },
         custom_query_id: opt_group_ids(m.get("custom_query_id"), &p.key("custom_query_id"))?,
     })
 }
@@ -172,7 +178,11 @@ pub fn legacy_execute_job(
     let bk_job_id = req_positive(m.get("bk_job_id"), &root.key("bk_job_id"))?;
     let global_vars = match read {
         Some(vars) => Some(vars),
-        None => opt_global_vars(m.get("global_vars"), &root.key("global_vars"))?,
+        None => opt_items(
+            m.get("global_vars"),
+            &root.key("global_vars"),
+            legacy_global_var,
+        )?,
     };
     Ok(LegacyExecuteJob {
         scope,
@@ -180,18 +190,6 @@ pub fn legacy_execute_job(
         global_vars,
         bk_callback_url: callback_url(m.get("bk_callback_url"), &root.key("bk_callback_url"))?,
     })
-}
-
-/// An optional legacy `global_vars` list.
-fn opt_global_vars(v: Option<&Value>, p: &Path<'_>) -> Result<Option<Vec<LegacyGlobalVar>>> {
-    let Some(items) = opt_array(v, p)? else {
-        return Ok(None);
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        out.push(legacy_global_var(item, &p.index(i))?);
-    }
-    Ok(Some(out))
 }
 
 /// Read a legacy `global_vars[]` item. It needs an id > 0 or a non-blank name (bk-job
@@ -226,8 +224,12 @@ pub fn legacy_global_var(v: &Value, p: &Path<'_>) -> Result<LegacyGlobalVar> {
     })
 }
 
-/// Read a legacy `job/fast_execute_script` body (spec §3.3).
-pub fn legacy_fast_execute_script(m: &Map<String, Value>) -> Result<LegacyFastExecuteScript> {
+/// Read a legacy `job/fast_execute_script` body (spec §3.3); `read`: its `ip_list`,
+/// when already read (`translate::fast`).
+pub fn legacy_fast_execute_script(
+    m: &Map<String, Value>,
+    read: Option<Vec<LegacyIp>>,
+) -> Result<LegacyFastExecuteScript> {
     let root = Path::ROOT;
     let scope = required_scope(m, &root)?;
     let script_id = opt_positive(m.get("script_id"), &root.key("script_id"))?;
@@ -256,7 +258,7 @@ pub fn legacy_fast_execute_script(m: &Map<String, Value>) -> Result<LegacyFastEx
     )?;
     let account = req_nonblank(m.get("account"), &root.key("account"))?;
     let task_name = opt_nonempty(m.get("task_name"), &root.key("task_name"))?;
-    let target = host_target(m, &root)?;
+    let target = host_target_read(m, &root, read)?;
     let bk_callback_url = callback_url(m.get("bk_callback_url"), &root.key("bk_callback_url"))?;
 
     if script_id.is_none() && script_content.is_none() {
