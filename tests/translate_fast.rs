@@ -453,45 +453,49 @@ fn shape(v: &Value, depth: usize) -> budget::Shape {
 
 #[test]
 fn the_generated_bodies_exercise_both_readings() {
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = body();
-    let opts = options(StepsPolicy::Reject);
-    let (mut read_fast, mut with_vars, n) = (0, 0, 1_000);
-    for _ in 0..n {
-        let v = strategy.new_tree(&mut runner).unwrap().current();
-        let Some(f) = fast(&bytes(&v), &opts) else {
-            continue;
-        };
-        read_fast += 1;
-        let vars = v["global_vars"].as_array().is_some_and(|a| !a.is_empty());
-        with_vars += usize::from(vars && f.is_ok());
+    let n = 1_000;
+    let cases = [
+        (body().boxed(), Route::ExecuteJob, "global_vars", n / 20),
+        (
+            script_body().boxed(),
+            Route::FastExecuteScript,
+            "ip_list",
+            n / 10,
+        ),
+    ];
+    for (strategy, route, list, least) in cases {
+        let (read_fast, with_list) = coverage(strategy, &route, list, n);
+        let what = route.name();
+        assert!(
+            (n / 4..n * 9 / 10).contains(&read_fast),
+            "{what}: {read_fast} of {n} read fast"
+        );
+        assert!(
+            with_list >= least,
+            "{what}: {with_list} of {n} translated {list} read fast"
+        );
     }
-    assert!(
-        (n / 4..n * 9 / 10).contains(&read_fast),
-        "{read_fast} of {n} read fast"
-    );
-    assert!(
-        with_vars >= n / 20,
-        "{with_vars} of {n} translated variables read fast"
-    );
+}
 
-    let strategy = script_body();
-    let (mut read_fast, mut with_ips) = (0, 0);
+/// Of `n` generated bodies: how many the fast reading took, and how many of those
+/// translated with a non-empty `list`.
+fn coverage(
+    strategy: impl Strategy<Value = Value>,
+    route: &Route,
+    list: &str,
+    n: usize,
+) -> (usize, usize) {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let opts = options(StepsPolicy::Reject);
+    let (mut read_fast, mut with_list) = (0, 0);
     for _ in 0..n {
         let v = strategy.new_tree(&mut runner).unwrap().current();
-        let Some(f) = fast_at(&Route::FastExecuteScript, &bytes(&v), &opts) else {
+        let Some(f) = fast_at(route, &bytes(&v), &opts) else {
             continue;
         };
         read_fast += 1;
-        let ips = v["ip_list"].as_array().is_some_and(|a| !a.is_empty());
-        with_ips += usize::from(ips && f.is_ok());
+        let listed = v[list].as_array().is_some_and(|a| !a.is_empty());
+        with_list += usize::from(listed && f.is_ok());
     }
-    assert!(
-        (n / 4..n * 9 / 10).contains(&read_fast),
-        "{read_fast} of {n} scripts read fast"
-    );
-    assert!(
-        with_ips >= n / 10,
-        "{with_ips} of {n} translated host lists read fast"
-    );
+    (read_fast, with_list)
 }
