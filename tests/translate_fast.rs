@@ -8,7 +8,9 @@
 //! * it never lets through a body that passes a limit of the JSON budget.
 
 use bk_job_shim::budget::{self, Budget};
-use bk_job_shim::translate::fast::{Typed, execute_job_params, fast_execute_script_params};
+use bk_job_shim::translate::fast::{
+    FAST_MAX_BYTES, Typed, execute_job_params, fast_execute_script_params,
+};
 use bk_job_shim::translate::{
     Credentials, Options, Route, StepsPolicy, TranslateError, UpstreamRequest, translate_request,
     translate_typed,
@@ -128,6 +130,27 @@ fn other_forms_are_left_to_the_general_reading() {
     assert_eq!(fast(dup, &opts), None, "a key named twice");
     assert_eq!(fast(b"[1]", &opts), None);
     assert_eq!(fast(b"{", &opts), None);
+}
+
+#[test]
+fn a_body_over_the_size_bound_is_left_to_the_general_reading() {
+    let opts = options(StepsPolicy::Reject);
+    let body = |value: &str| {
+        let vars = vec![json!({"id": 1, "value": value}); 100];
+        bytes(&json!({"bk_biz_id": 2, "bk_job_id": 1, "global_vars": vars}))
+    };
+    let large = body(&"x".repeat(FAST_MAX_BYTES / 100));
+    assert!(large.len() > FAST_MAX_BYTES);
+    assert_eq!(fast(&large, &opts), None);
+    assert!(general(&large, &opts).is_some_and(|r| r.is_ok()));
+    assert!(fast(&body("x"), &opts).is_some());
+    let ips = vec![json!({"bk_cloud_id": 0, "ip": "10.0.0.1"}); FAST_MAX_BYTES / 30];
+    let script = json!({"bk_biz_id": 2, "script_id": 1, "account": "root", "ip_list": ips});
+    assert!(bytes(&script).len() > FAST_MAX_BYTES);
+    assert_eq!(
+        fast_at(&Route::FastExecuteScript, &bytes(&script), &opts),
+        None
+    );
 }
 
 #[test]

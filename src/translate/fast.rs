@@ -5,9 +5,9 @@
 //! variable), the `ip_list` most of a `job/fast_execute_script` body's.
 //! [`execute_job_params`] and [`fast_execute_script_params`] read them with borrowing
 //! serde models that accept only the plain form: integers as JSON numbers, strings as
-//! JSON strings, host lists as `ip_list` / `custom_query_id`, no other member. Anything else — a numeric
-//! string, a `target_server`, an unknown member, a value the validator refuses — makes
-//! the fast reading give up, and the caller reads the body the general way
+//! JSON strings, host lists as `ip_list` / `custom_query_id`, no other member. Anything
+//! else — a numeric string, a `target_server`, an unknown member, a value the validator
+//! refuses — makes the fast reading give up, and the caller reads the body the general way
 //! (`crate::budget::parse`, then `validate`), which accepts or refuses it with the
 //! same words as always. So a body read fast translates exactly as it would have been
 //! translated from its tree; `tests/translate_fast.rs` checks this property.
@@ -29,9 +29,21 @@ pub struct Typed {
     pub ip_list: Option<Vec<LegacyIp>>,
 }
 
+/// Largest body read the fast way. The typed lists are checked against the budget once
+/// read, and in the worst case they take more memory per byte than the text: an empty
+/// variable `{}` (3 bytes with its comma) becomes a model of at most 112 bytes (checked
+/// in a test), and a list's buffer may hold twice its length, so at most ~75× the
+/// bytes: ~19 MiB at this size, the order of the largest tree the default JSON budget
+/// allows. Larger bodies are read the general way, where the budget stops the tree as it
+/// grows.
+pub const FAST_MAX_BYTES: usize = 256 * 1024;
+
 /// An `execute_job` body as its parameters without `global_vars`, and the validated
 /// `global_vars`; `None` when the fast reading does not apply (see the module docs).
 pub fn execute_job_params(bytes: &[u8], budget: &Budget) -> Option<(Map<String, Value>, Typed)> {
+    if bytes.len() > FAST_MAX_BYTES {
+        return None;
+    }
     let split = parse_split::<GlobalVars<'_>>(bytes, budget, "global_vars")?;
     let global_vars = match split.typed {
         Some(vars) => Some(vars.into_legacy()?),
@@ -52,6 +64,9 @@ pub fn fast_execute_script_params(
     bytes: &[u8],
     budget: &Budget,
 ) -> Option<(Map<String, Value>, Typed)> {
+    if bytes.len() > FAST_MAX_BYTES {
+        return None;
+    }
     let split = parse_split::<IpList<'_>>(bytes, budget, "ip_list")?;
     let ip_list = match split.typed {
         Some(ips) => Some(
@@ -222,5 +237,19 @@ impl Shaped for GlobalVars<'_> {
                 string_bytes: a.string_bytes.max(v.string_bytes),
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_stay_within_the_sizes_the_memory_bound_assumes() {
+        // The bound `FAST_MAX_BYTES` is documented with.
+        assert!(std::mem::size_of::<GlobalVar<'_>>() <= 112);
+        // An `ip_list` item (at least 26 bytes of text with its comma) is smaller still.
+        assert!(std::mem::size_of::<Ip<'_>>() <= 32);
+        assert!(std::mem::size_of::<Cow<'_, str>>() <= 24);
     }
 }

@@ -236,9 +236,10 @@ fn to_server(
 
 /// De-duplicate by (`bk_cloud_id`, `ip`), keeping the first-seen order (bk-job merges
 /// hosts the same way, `HostDTO.equals`).
-/// By sorting (key, position) pairs rather than hashing: a keyed hash costs more per host
-/// than the sort's comparisons at any list size the budget allows, and an unkeyed one
-/// would let a crafted `ip_list` degrade a set to quadratic time.
+/// By sorting (key, position) pairs rather than hashing: fewer instructions than std's
+/// keyed SipHash set for the 38-host body measured (callgrind), and O(n log n) whatever
+/// the input, where an unkeyed fast hash would let a crafted `ip_list` degrade a set to
+/// quadratic time.
 fn dedup_ips(ips: Vec<LegacyIp>) -> Vec<V3Ip> {
     // (cloud, ip) packed into one key: `bk_cloud_id` is ≥ 0, so this is injective.
     let key = |ip: &LegacyIp| {
