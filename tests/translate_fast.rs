@@ -154,6 +154,28 @@ fn a_body_over_the_size_bound_is_left_to_the_general_reading() {
 }
 
 #[test]
+fn a_list_stops_at_10000_items_as_it_is_read() {
+    // Even where a budget would allow more: past 10,000 items the general reading decides.
+    let wide = Budget {
+        max_array_len: 20_000,
+        ..Budget::default()
+    };
+    let body = |n: usize| {
+        let vars = vec![json!({"id": 1}); n];
+        bytes(&json!({"bk_biz_id": 2, "bk_job_id": 1, "global_vars": vars}))
+    };
+    assert!(execute_job_params(&body(10_000), &wide).is_some());
+    assert!(execute_job_params(&body(10_001), &wide).is_none());
+    assert!(budget::parse(&body(10_001), &wide).is_ok());
+    // A nested list too (a host list of 10,001 items is over the size bound already).
+    let ids = vec![json!("1"); 10_001];
+    let nested = json!({"bk_biz_id": 2, "bk_job_id": 1,
+                        "global_vars": [{"id": 1, "custom_query_id": ids}]});
+    assert!(execute_job_params(&bytes(&nested), &wide).is_none());
+    assert!(budget::parse(&bytes(&nested), &wide).is_ok());
+}
+
+#[test]
 fn a_body_over_the_budget_is_never_read_fast() {
     let host = |i: usize| json!({"bk_cloud_id": 0, "ip": format!("10.0.0.{}", i % 250 + 1)});
     let ips: Vec<Value> = (0..12).map(host).collect();

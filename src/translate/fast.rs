@@ -29,13 +29,13 @@ pub struct Typed {
     pub ip_list: Option<Vec<LegacyIp>>,
 }
 
-/// Largest body read the fast way. The typed lists are checked against the budget once
-/// read, and in the worst case they take more memory per byte than the text: an empty
-/// variable `{}` (3 bytes with its comma) becomes a model of at most 112 bytes (checked
-/// in a test), and a list's buffer may hold twice its length, so at most ~75× the
-/// bytes: ~19 MiB at this size, the order of the largest tree the default JSON budget
-/// allows. Larger bodies are read the general way, where the budget stops the tree as it
-/// grows.
+/// Largest body read the fast way. The typed models can take more memory than their text
+/// (an empty variable `{}`, 3 bytes with its comma, becomes a model of at most 112 bytes,
+/// checked in a test); each list stops at [`MAX_ITEMS`] as it is read, and with this
+/// bound on the bytes too the models of one body stay within a few MiB whatever its
+/// shape (10,000 empty variables: ~1.1 MiB, twice that while the list grows), the order
+/// of the tree the general reading builds under the default budget. Larger bodies are
+/// read the general way, where the budget stops the tree as it grows.
 pub const FAST_MAX_BYTES: usize = 256 * 1024;
 
 /// An `execute_job` body as its parameters without `global_vars`, and the validated
@@ -71,6 +71,7 @@ pub fn fast_execute_script_params(
     let ip_list = match split.typed {
         Some(ips) => Some(
             ips.0
+                .0
                 .into_iter()
                 .map(Ip::into_legacy)
                 .collect::<Option<_>>()?,
@@ -89,12 +90,12 @@ pub fn fast_execute_script_params(
 /// An `ip_list` array.
 #[derive(Deserialize)]
 #[serde(transparent)]
-struct IpList<'a>(#[serde(borrow)] Vec<Ip<'a>>);
+struct IpList<'a>(#[serde(borrow)] Capped<Ip<'a>>);
 
 /// The `global_vars` array.
 #[derive(Deserialize)]
 #[serde(transparent)]
-struct GlobalVars<'a>(#[serde(borrow)] Vec<GlobalVar<'a>>);
+struct GlobalVars<'a>(#[serde(borrow)] Capped<GlobalVar<'a>>);
 
 /// A `global_vars[]` item in its plain form.
 #[derive(Deserialize)]
@@ -106,9 +107,9 @@ struct GlobalVar<'a> {
     #[serde(borrow)]
     value: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    ip_list: Option<Vec<Ip<'a>>>,
+    ip_list: Option<Capped<Ip<'a>>>,
     #[serde(borrow)]
-    custom_query_id: Option<Vec<Cow<'a, str>>>,
+    custom_query_id: Option<Capped<Cow<'a, str>>>,
 }
 
 /// Members of [`GlobalVar`] (its widest object).
@@ -133,7 +134,7 @@ impl GlobalVars<'_> {
     /// The validated variables, as `validate::legacy_global_var` reads them; `None` for
     /// anything it would refuse.
     fn into_legacy(self) -> Option<Vec<LegacyGlobalVar>> {
-        self.0.into_iter().map(GlobalVar::into_legacy).collect()
+        self.0.0.into_iter().map(GlobalVar::into_legacy).collect()
     }
 }
 
@@ -149,14 +150,15 @@ impl GlobalVar<'_> {
         }
         let ip_list = match self.ip_list {
             Some(ips) => Some(
-                ips.into_iter()
+                ips.0
+                    .into_iter()
                     .map(Ip::into_legacy)
                     .collect::<Option<_>>()?,
             ),
             None => None,
         };
         let custom_query_id = match self.custom_query_id {
-            Some(ids) => Some(ids.iter().map(|id| group_id(id)).collect::<Option<_>>()?),
+            Some(ids) => Some(ids.0.iter().map(|id| group_id(id)).collect::<Option<_>>()?),
             None => None,
         };
         Some(LegacyGlobalVar {
@@ -172,13 +174,18 @@ impl GlobalVar<'_> {
     }
 
     fn shape(&self) -> Shape {
-        let ips = self.ip_list.as_ref().map_or(0, Vec::len);
-        let ids = self.custom_query_id.as_ref().map_or(0, Vec::len);
+        let ips = self.ip_list.as_ref().map_or(0, |l| l.0.len());
+        let ids = self.custom_query_id.as_ref().map_or(0, |l| l.0.len());
         let strings = [self.name.as_deref(), self.value.as_deref()]
             .into_iter()
             .flatten()
-            .chain(self.ip_list.iter().flatten().map(|ip| &*ip.ip))
-            .chain(self.custom_query_id.iter().flatten().map(|id| &**id))
+            .chain(self.ip_list.iter().flat_map(|l| &l.0).map(|ip| &*ip.ip))
+            .chain(
+                self.custom_query_id
+                    .iter()
+                    .flat_map(|l| &l.0)
+                    .map(|id| &**id),
+            )
             .map(str::len)
             .max()
             .unwrap_or(0);
@@ -202,6 +209,42 @@ impl Ip<'_> {
     }
 }
 
+/// A list read with at most [`MAX_ITEMS`] items: reading one more fails (and the general
+/// reading decides), so no list grows past what the default budget allows while it is
+/// read, whatever the body.
+struct Capped<T>(Vec<T>);
+
+/// The default budget's longest list (`server.max_hosts`). With a lower setting the shape
+/// check refuses a longer list once read; with a higher one a longer list is left to the
+/// general reading.
+const MAX_ITEMS: usize = 10_000;
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Capped<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Items<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Items<T> {
+            type Value = Capped<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Capped<T>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    if out.len() == MAX_ITEMS {
+                        return Err(serde::de::Error::custom("too many items"));
+                    }
+                    out.push(item);
+                }
+                Ok(Capped(out))
+            }
+        }
+        d.deserialize_seq(Items(std::marker::PhantomData))
+    }
+}
+
 /// A `custom_query_id` item as `validate::opt_group_ids` reads it.
 fn group_id(id: &str) -> Option<String> {
     (!id.trim().is_empty()).then(|| validate::normalise_group_id(id).to_owned())
@@ -209,13 +252,13 @@ fn group_id(id: &str) -> Option<String> {
 
 impl Shaped for IpList<'_> {
     fn shape(&self) -> Shape {
-        let longest = self.0.iter().map(|ip| ip.ip.len()).max().unwrap_or(0);
+        let longest = self.0.0.iter().map(|ip| ip.ip.len()).max().unwrap_or(0);
         Shape {
             // The array, and each item with its two members.
-            values: 1 + self.0.len() * IP_VALUES,
+            values: 1 + self.0.0.len() * IP_VALUES,
             // The array, an item.
             depth: 2,
-            array_len: self.0.len().max(2),
+            array_len: self.0.0.len().max(2),
             string_bytes: longest.max(LONGEST_KEY),
         }
     }
@@ -223,11 +266,11 @@ impl Shaped for IpList<'_> {
 
 impl Shaped for GlobalVars<'_> {
     fn shape(&self) -> Shape {
-        self.0.iter().map(GlobalVar::shape).fold(
+        self.0.0.iter().map(GlobalVar::shape).fold(
             Shape {
                 values: 1,
                 depth: 1,
-                array_len: self.0.len(),
+                array_len: self.0.0.len(),
                 string_bytes: 0,
             },
             |a, v| Shape {
