@@ -8,9 +8,7 @@
 //! * it never lets through a body that passes a limit of the JSON budget.
 
 use bk_job_shim::budget::{self, Budget};
-use bk_job_shim::translate::fast::{
-    FAST_MAX_BYTES, Typed, execute_job_params, fast_execute_script_params,
-};
+use bk_job_shim::translate::fast::{FAST_MAX_BYTES, execute_job_params, params};
 use bk_job_shim::translate::{
     Credentials, Options, Route, StepsPolicy, TranslateError, UpstreamRequest, translate_request,
     translate_typed,
@@ -46,20 +44,8 @@ fn fast(bytes: &[u8], opts: &Options) -> Option<Outcome> {
 }
 
 fn fast_at(route: &Route, bytes: &[u8], opts: &Options) -> Option<Outcome> {
-    let (params, typed) = fast_params(route, bytes, &Budget::default())?;
+    let (params, typed) = params(route, bytes, &Budget::default())?;
     Some(outcome(translate_typed(route, params, typed, opts)))
-}
-
-/// The fast reading the serving path applies to `route`.
-fn fast_params(
-    route: &Route,
-    bytes: &[u8],
-    budget: &Budget,
-) -> Option<(Map<String, Value>, Typed)> {
-    match route {
-        Route::ExecuteJob => execute_job_params(bytes, budget),
-        _ => fast_execute_script_params(bytes, budget),
-    }
 }
 
 fn outcome(r: Result<bk_job_shim::translate::Translated, TranslateError>) -> Outcome {
@@ -450,7 +436,7 @@ proptest! {
         }
         let b = bytes(&v);
         prop_assert!(budget::parse(&b, &budget).is_err(), "{} under {:?}", v, budget);
-        prop_assert!(fast_params(&route, &b, &budget).is_none(), "{} under {:?}", v, budget);
+        prop_assert!(params(&route, &b, &budget).is_none(), "{} under {:?}", v, budget);
     }
 }
 

@@ -236,7 +236,7 @@ impl LegacyBodyLayer {
         let params = if is_get && body.is_empty() {
             translate::transport::typed(query.clone()).map_err(|e| self.rejected(route, e))?
         } else if translate::transport::is_json(body, kind) {
-            match self.fast_params(body, route) {
+            match translate::fast::params(route, body, &self.budget) {
                 Some((params, read)) => {
                     typed = read;
                     params
@@ -272,22 +272,6 @@ impl LegacyBodyLayer {
 }
 
 impl LegacyBodyLayer {
-    /// The fast reading of a JSON body (`translate::fast`): the parameters without the
-    /// parts read into typed models. `None`: read it with [`Self::json_params`].
-    fn fast_params(
-        &self,
-        body: &[u8],
-        route: &Route,
-    ) -> Option<(Map<String, Value>, translate::fast::Typed)> {
-        match route {
-            Route::ExecuteJob => translate::fast::execute_job_params(body, &self.budget),
-            Route::FastExecuteScript => {
-                translate::fast::fast_execute_script_params(body, &self.budget)
-            }
-            _ => None,
-        }
-    }
-
     /// A JSON body's parameters, parsed under the JSON budget in one pass (no tree grows
     /// past it).
     fn json_params(&self, body: &[u8], route: &Route) -> Result<Map<String, Value>, ShimError> {
