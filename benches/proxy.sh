@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
-# Proxy benchmark (issue 12, DESIGN §7): one upstream, loaded four ways in one run on one
-# machine — directly, through nginx `proxy_pass` (upstream keepalive), through HAProxy and
-# through bk-job-shim — with the same legacy calls, in alternating rounds. The same upstream
+# Proxy benchmark (issue 12, DESIGN §7): one upstream, loaded in one run on one machine
+# directly, through nginx `proxy_pass` (upstream keepalive), through HAProxy and through
+# bk-job-shim, with the same legacy calls, in alternating rounds. A fifth path, `hyper`, is
+# the floor of the shim's own HTTP stack: `examples/bare_proxy.rs`, hyper's server and
+# hyper-util's pooled client forwarding the v3 request unchanged and doing nothing else
+# (shim/hyper is what translation, auth, rate limiting, metrics and the log cost on top of
+# the stack; hyper/nginx is what the stack itself costs against nginx). The same upstream
 # also listens with HTTPS (a CA and certificate made with openssl at start): nginx and the
 # shim are loaded against it too (`nginx_tls`, `shim_tls`: pooled connections, so the
 # handshake is amortised; the shim verifies the certificate against the CA). Prints req/s,
 # p50, p99 and CPU µs per request of each proxy (utime+stime from /proc/<pid>/stat), the
-# ratios shim/nginx and shim/direct with their spread over rounds, and the shim's resident
-# memory at 64 and 256 connections. Nothing is asserted: read the ratios.
+# ratios shim/nginx, shim/direct, shim/hyper and hyper/nginx with their spread over rounds,
+# and the resident memory of the shim and of the bare hyper proxy at 64 and 256
+# connections. Nothing is asserted: read the ratios.
 #
-#   benches/proxy.sh            full run (release build, ROUNDS x 3 bodies x 4 paths)
+#   benches/proxy.sh            full run (release build, ROUNDS x 3 bodies x 7 paths)
 #   benches/proxy.sh --smoke    a few seconds: every component starts, every path answers
 #                               every body correctly, one short load each (CI runs this)
 #
 # Environment: ROUNDS (3), DURATION seconds per load (5), CONNS (64), WORKERS per proxy (1:
-# nginx worker_processes, haproxy nbthread, shim server.worker_threads), UPSTREAM_WORKERS
-# (1), PROXY_CPUS / LOAD_CPUS (taskset CPU lists: the proxy under test, and wrk + upstream;
-# unset = unpinned), PROFILE (release; debug in --smoke).
+# nginx worker_processes, haproxy nbthread, shim server.worker_threads, the bare hyper
+# proxy's tokio workers), UPSTREAM_WORKERS (1), PROXY_CPUS / LOAD_CPUS (taskset CPU lists:
+# the proxy under test, and wrk + upstream; unset = unpinned), PROFILE (release; debug in
+# --smoke).
 #
 # The upstream is nginx answering fixed bk-job v3 replies. The shim receives the legacy
-# call and translates it (legacy → v3 request, v3 reply → legacy envelope); direct, nginx
-# and HAProxy send the exact v3 request the shim sends (captured once at the start).
+# call and translates it (legacy → v3 request, v3 reply → legacy envelope); direct, nginx,
+# HAProxy and the bare hyper proxy send the exact v3 request the shim sends (captured once
+# at the start).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,11 +61,14 @@ fi
 export PATH="$PATH:/usr/sbin"
 
 if [ "$PROFILE" = release ]; then
-  cargo build --locked --release -q --bin bk-job-shim; BIN=target/release/bk-job-shim
+  cargo build --locked --release -q --bin bk-job-shim --example bare_proxy
+  BIN=target/release/bk-job-shim; FLOOR=target/release/examples/bare_proxy
 else
   # The development binary `cargo test` builds (with the dev-dependencies' features, so a
   # `cargo build` would compile every crate again): free right after the test run.
+  # `cargo test` builds the examples too.
   cargo test --locked -q --no-run 2>/dev/null; BIN=target/debug/bk-job-shim
+  FLOOR=target/debug/examples/bare_proxy
 fi
 
 WORK=$(mktemp -d)
@@ -72,10 +82,10 @@ cleanup() {
 trap cleanup EXIT
 
 # Free loopback ports, all distinct: upstream (http, https), capture, shim (three times) +
-# admin, nginx (to http and to https), haproxy.
-read -r UP UPS CAP SHIM_CAP ADMIN_CAP SHIM ADMIN SHIMS ADMINS NGX NGXS HAP < <(python3 -c '
+# admin, nginx (to http and to https), haproxy, the bare hyper proxy.
+read -r UP UPS CAP SHIM_CAP ADMIN_CAP SHIM ADMIN SHIMS ADMINS NGX NGXS HAP HYP < <(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(12)]
+ss = [socket.socket() for _ in range(13)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])')
 # wait_port PORT PID NAME LOG: the component must listen within 10 s and stay alive.
@@ -330,6 +340,10 @@ HAP
 HAP_PID=$!; PIDS+=($HAP_PID)
 wait_port "$HAP" $HAP_PID "haproxy" "$WORK/haproxy.log"
 
+WORKERS=$WORKERS "${PIN_PROXY[@]}" "$FLOOR" "127.0.0.1:$HYP" "127.0.0.1:$UP" >"$WORK/hyper.log" 2>&1 &
+HYP_PID=$!; PIDS+=($HYP_PID)
+wait_port "$HYP" $HYP_PID "bare hyper proxy" "$WORK/hyper.log"
+
 # --- wrk scripts: one per (call, path) -------------------------------------------------
 python3 - "$WORK" <<'PY'
 import json, sys
@@ -355,15 +369,15 @@ end
 """)
 PY
 
-declare -A PORT=([direct]=$UP [nginx]=$NGX [haproxy]=$HAP [shim]=$SHIM [nginx_tls]=$NGXS [shim_tls]=$SHIMS)
-declare -A KIND=([direct]=v3 [nginx]=v3 [haproxy]=v3 [shim]=legacy [nginx_tls]=v3 [shim_tls]=legacy)
+declare -A PORT=([direct]=$UP [nginx]=$NGX [haproxy]=$HAP [hyper]=$HYP [shim]=$SHIM [nginx_tls]=$NGXS [shim_tls]=$SHIMS)
+declare -A KIND=([direct]=v3 [nginx]=v3 [haproxy]=v3 [hyper]=v3 [shim]=legacy [nginx_tls]=v3 [shim_tls]=legacy)
 
 # Every path must answer every call with a successful envelope before anything is timed.
-for p in direct nginx haproxy shim nginx_tls shim_tls; do
+for p in direct nginx haproxy hyper shim nginx_tls shim_tls; do
   python3 "$WORK/send.py" "${PORT[$p]}" "$WORK"/{exec_1k5,exec_200h,status}."${KIND[$p]}" \
     || die "$p did not answer every call correctly"
 done
-echo "all paths (four over http, nginx and the shim over https too) answer all three calls (code 0)"
+echo "all paths (five over http, nginx and the shim over https too) answer all three calls (code 0)"
 
 # --- measurement ---------------------------------------------------------------------
 CLK=$(getconf CLK_TCK)
@@ -376,13 +390,13 @@ cpu_ticks() {
   echo $t
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-declare -A PROC=([direct]=0 [nginx]=$NGX_PID [haproxy]=$HAP_PID [shim]=$SHIM_PID [nginx_tls]=$NGX_PID [shim_tls]=$SHIMS_PID)
+declare -A PROC=([direct]=0 [nginx]=$NGX_PID [haproxy]=$HAP_PID [hyper]=$HYP_PID [shim]=$SHIM_PID [nginx_tls]=$NGX_PID [shim_tls]=$SHIMS_PID)
 RESULTS="$WORK/results.tsv"
 # load ROUND CALL PATH CONNS [SECONDS]: one wrk run; appends a line to results.tsv.
 load() {
   local r=$1 call=$2 p=$3 c=$4 secs=${5:-$DURATION} pid=${PROC[$3]} before=0 after=0 rss=0 sampler=""
   [ "$pid" != 0 ] && before=$(cpu_ticks "$pid")
-  if [ "$p" = shim ]; then
+  if [ "$p" = shim ] || [ "$p" = hyper ]; then
     echo 0 >"$WORK/rss"
     (m=0; while :; do v=$(rss_kib "$pid"); [ "$v" -gt $m ] && m=$v && echo $m >"$WORK/rss"; sleep 0.2; done) &
     sampler=$!
@@ -406,7 +420,7 @@ echo "placement: proxy ${PROXY_CPUS:-unpinned}, wrk + upstream ${LOAD_CPUS:-unpi
 echo "versions: $(nginx -v 2>&1 | cut -d/ -f2), haproxy $(haproxy -v | awk 'NR==1 {print $3}'), $($BIN --version), $PROFILE build, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 CALLS=(exec_1k5 exec_200h status)
 [ $SMOKE = 1 ] && CALLS=(exec_1k5)
-ORDER=(direct nginx haproxy shim nginx_tls shim_tls)
+ORDER=(direct nginx haproxy hyper shim nginx_tls shim_tls)
 # Warm-up (connections, pools, caches), not recorded.
 [ $SMOKE = 1 ] || for p in "${ORDER[@]}"; do
   out=$("${PIN_LOAD[@]}" wrk -t2 -c"$CONNS" -d1s -s "$WORK/exec_1k5.${KIND[$p]}.lua" \
@@ -420,7 +434,8 @@ for r in $(seq "$ROUNDS"); do
   ORDER=("${ORDER[@]:1}" "${ORDER[0]}") # rotate: each path takes each slot in turn
 done
 load 0 exec_1k5 shim 256 $((DURATION > 2 ? DURATION : 2)) >/dev/null
-kill -0 $SHIM_PID $SHIMS_PID $NGX_PID $HAP_PID || die "a proxy died under load"
+load 0 exec_1k5 hyper 256 $((DURATION > 2 ? DURATION : 2)) >/dev/null
+kill -0 $SHIM_PID $SHIMS_PID $NGX_PID $HAP_PID $HYP_PID || die "a proxy died under load"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$RESULTS" "$CLK" "$CONNS" "$DURATION" <<'PY'
@@ -432,13 +447,13 @@ by = defaultdict(list)
 rss = {}
 for r, call, p, c, n, rps, p50, p99, ticks, kib, sockerr in rows:
     if r == "0":
-        rss[256] = int(kib)
+        rss[p, 256] = int(kib)
         continue
     by[call, p].append(dict(round=int(r), n=int(n), rps=float(rps), p50=float(p50),
                             p99=float(p99), cpu=int(ticks) * 1e6 / clk / int(n),
                             rss=int(kib), err=int(sockerr)))
-    if p == "shim":
-        rss[64] = max(rss.get(64, 0), int(kib))
+    if p in ("shim", "hyper"):
+        rss[p, 64] = max(rss.get((p, 64), 0), int(kib))
 med = lambda xs: st.median(xs)
 spread = lambda xs: f"{min(xs):.2f}–{max(xs):.2f}"
 print(f"\n{conns} connections, {dur} s per load, median over rounds (CPU: the proxy's "
@@ -446,7 +461,7 @@ print(f"\n{conns} connections, {dur} s per load, median over rounds (CPU: the pr
 print(f"| call | path | req/s | p50 ms | p99 ms | CPU µs/req |\n|---|---|---|---|---|---|")
 calls = sorted({c for c, _ in by}, key=["exec_1k5", "exec_200h", "status"].index)
 for call in calls:
-    for p in ("direct", "nginx", "haproxy", "shim", "nginx_tls", "shim_tls"):
+    for p in ("direct", "nginx", "haproxy", "hyper", "shim", "nginx_tls", "shim_tls"):
         xs = by[call, p]
         cpu = "–" if p == "direct" else f"{med([x['cpu'] for x in xs]):.1f}"
         err = sum(x["err"] for x in xs)
@@ -457,10 +472,14 @@ print("\nratios of req/s, per round paired (median, min–max):")
 for call in calls:
     line = []
     for shim, base in (("shim", "nginx"), ("shim", "haproxy"), ("shim", "direct"),
-                       ("shim_tls", "nginx_tls"), ("shim_tls", "shim")):
+                       ("shim", "hyper"), ("hyper", "nginx"), ("shim_tls", "nginx_tls"),
+                       ("shim_tls", "shim")):
         rs = [s["rps"] / b["rps"] for s, b in zip(by[call, shim], by[call, base])]
         line.append(f"{shim}/{base} {med(rs):.2f} ({spread(rs)})")
     print(f"  {call}: " + ", ".join(line))
-print(f"\nshim RSS under load: {rss.get(64, 0) / 1024:.1f} MiB at {conns} connections, "
-      f"{rss.get(256, 0) / 1024:.1f} MiB at 256 connections")
+print()
+for p in ("shim", "hyper"):
+    print(f"{p} RSS under load: "
+          f"{rss.get((p, 64), 0) / 1024:.1f} MiB at {conns} connections, "
+          f"{rss.get((p, 256), 0) / 1024:.1f} MiB at 256 connections")
 PY
