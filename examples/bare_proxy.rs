@@ -66,7 +66,9 @@ async fn forward(
     let body = body.collect().await?.to_bytes();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     parts.uri = format!("http://{upstream}{path}").parse::<Uri>()?;
-    let reply = client.request(Request::from_parts(parts, Full::new(body))).await?;
+    let reply = client
+        .request(Request::from_parts(parts, Full::new(body)))
+        .await?;
     let (parts, body) = reply.into_parts();
     let body = body.collect().await?.to_bytes();
     Ok(Response::from_parts(parts, Full::new(body)))

@@ -17,6 +17,10 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::{Map, Value, json};
 
+#[path = "support/json_gen.rs"]
+mod json_gen;
+use json_gen::{int, maybe, one, shape, text};
+
 type Outcome = Result<(UpstreamRequest, Credentials, usize), TranslateError>;
 
 fn options(steps: StepsPolicy) -> Options {
@@ -195,46 +199,6 @@ fn a_body_over_the_budget_is_never_read_fast() {
 // ---------------------------------------------------------------------------------------
 // Generated bodies: near the plain form, with the forms the fast reading leaves alone
 // ---------------------------------------------------------------------------------------
-
-fn one(key: &str, v: Value) -> Map<String, Value> {
-    std::iter::once((key.to_owned(), v)).collect()
-}
-
-fn maybe(
-    key: &'static str,
-    v: impl Strategy<Value = Value>,
-) -> impl Strategy<Value = Map<String, Value>> {
-    proptest::option::weighted(0.7, v).prop_map(move |v| {
-        let mut m = Map::new();
-        if let Some(v) = v {
-            m.insert(key.to_owned(), v);
-        }
-        m
-    })
-}
-
-fn text() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        12 => "[a-z_]{0,8}".prop_map(Value::from),
-        2 => Just(json!("  ")),
-        2 => Just(json!("q\"\\\t\u{e9}")),
-        2 => Just(Value::Null),
-        1 => Just(json!(7)),
-        1 => Just(json!(true)),
-    ]
-}
-
-fn int() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        16 => (1i64..1_000).prop_map(Value::from),
-        4 => (-2i64..=0).prop_map(Value::from),
-        2 => Just(Value::Null),
-        1 => Just(json!("12")),
-        1 => Just(json!(3.0)),
-        1 => Just(json!(2.5)),
-        1 => Just(json!(u64::MAX)),
-    ]
-}
 
 /// A valid id, mostly: the translation then reaches `global_vars`.
 fn mostly_valid(other: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
@@ -438,48 +402,6 @@ proptest! {
         prop_assert!(budget::parse(&b, &budget).is_err(), "{} under {:?}", v, budget);
         prop_assert!(params(&route, &b, &budget).is_none(), "{} under {:?}", v, budget);
     }
-}
-
-/// What a tree needs of the budget (as `budget::parse` counts it).
-fn shape(v: &Value, depth: usize) -> budget::Shape {
-    let mut s = budget::Shape {
-        values: 1,
-        depth,
-        ..budget::Shape::default()
-    };
-    let mut add = |c: budget::Shape| {
-        s.values += c.values;
-        s.depth = s.depth.max(c.depth);
-        s.array_len = s.array_len.max(c.array_len);
-        s.string_bytes = s.string_bytes.max(c.string_bytes);
-    };
-    match v {
-        Value::Array(a) => {
-            add(budget::Shape {
-                array_len: a.len(),
-                depth: depth + 1,
-                ..Default::default()
-            });
-            a.iter().for_each(|x| add(shape(x, depth + 1)));
-        }
-        Value::Object(m) => {
-            add(budget::Shape {
-                array_len: m.len(),
-                depth: depth + 1,
-                ..Default::default()
-            });
-            for (k, x) in m {
-                add(budget::Shape {
-                    string_bytes: k.len(),
-                    ..Default::default()
-                });
-                add(shape(x, depth + 1));
-            }
-        }
-        Value::String(t) => s.string_bytes = t.len(),
-        _ => {}
-    }
-    s
 }
 
 #[test]

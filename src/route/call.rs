@@ -85,7 +85,7 @@ impl Calls {
                 self.bkapi_request_id = Some(id.to_owned());
             }
         }
-        reply::interpret(&reply).inspect_err(|e| {
+        reply::interpret_for(&req.resource, &reply).inspect_err(|e| {
             if let ShimError::Upstream(u) = e {
                 self.metrics.upstream_error(u.kind());
             } else if reply.status >= 500 {

@@ -4,6 +4,7 @@
 //! is no `request_id` (APIGW returns it as a header). Both are added here.
 
 use super::data::Data;
+use super::status::TypedStatus;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -60,10 +61,13 @@ pub struct EsbResp {
     pub message: Option<String>,
     /// `data`.
     pub data: Value,
-    /// `permission` (IAM denial only).
-    pub permission: Option<Value>,
+    /// `permission` (IAM denial only; boxed, so the envelope stays small).
+    pub permission: Option<Box<Value>>,
     /// `job_request_id`: bk-job's own request id.
     pub job_request_id: Option<String>,
+    /// The `data` of a status reply read straight into its typed model
+    /// ([`super::status::read_status_reply`]); `data` is then null.
+    pub status: Option<Box<TypedStatus>>,
 }
 
 impl EsbResp {
@@ -86,8 +90,12 @@ impl EsbResp {
             code,
             message: string(obj.remove("message")),
             data: obj.remove("data").unwrap_or(Value::Null),
-            permission: obj.remove("permission").filter(|p| !p.is_null()),
+            permission: obj
+                .remove("permission")
+                .filter(|p| !p.is_null())
+                .map(Box::new),
             job_request_id: string(obj.remove("job_request_id")),
+            status: None,
         })
     }
 
@@ -107,7 +115,7 @@ impl EsbResp {
         );
         m.insert("data".into(), data);
         if let Some(p) = self.permission {
-            m.insert("permission".into(), p);
+            m.insert("permission".into(), *p);
         }
         if let Some(j) = self.job_request_id {
             m.insert("job_request_id".into(), Value::from(j));

@@ -540,6 +540,7 @@ mod tests {
             data,
             permission: None,
             job_request_id: None,
+            status: None,
         })
     }
 
@@ -646,6 +647,7 @@ mod tests {
             data: Value::Null,
             permission: None,
             job_request_id: None,
+            status: None,
         };
         let (_, step) = drive(&mut mk(), |_| Outcome::Reply(refused.clone()));
         assert_eq!(step, Step::PassOn(refused));

@@ -212,7 +212,7 @@ impl Ip<'_> {
 /// A list read with at most [`MAX_ITEMS`] items: reading one more fails (and the general
 /// reading decides), so no list grows past what the default budget allows while it is
 /// read, whatever the body.
-struct Capped<T>(Vec<T>);
+pub(crate) struct Capped<T>(pub(crate) Vec<T>);
 
 /// The default budget's longest list (`server.max_hosts`). With a lower setting the shape
 /// check refuses a longer list once read; with a higher one a longer list is left to the

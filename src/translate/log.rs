@@ -39,7 +39,8 @@ use serde_json::{Value, json};
 use super::data::Data;
 use super::error::{RejectReason, TranslateError};
 use super::status::{
-    Reader, V3Host, V3Step, is_finished_status, legacy_total_time, parse_v3_status, time_text,
+    Reader, V3Host, V3Status, V3Step, is_finished_status, legacy_total_time, parse_v3_status,
+    time_text,
 };
 
 /// Most hosts one `batch_get_job_instance_ip_log` call accepts (`1241007` above that).
@@ -65,9 +66,11 @@ pub struct LogBatch {
 /// without hosts need no call. Malformed status data yields no batches (the same data
 /// makes [`to_legacy_log`] fail).
 pub fn log_batches(v3_status_data: &Value) -> Vec<LogBatch> {
-    let Ok(status) = parse_v3_status(v3_status_data) else {
-        return Vec::new();
-    };
+    parse_v3_status(v3_status_data).map_or_else(|_| Vec::new(), |s| batches_of(&s))
+}
+
+/// [`log_batches`] of the v3 status already read.
+pub(crate) fn batches_of(status: &V3Status<'_>) -> Vec<LogBatch> {
     let scope_type = status.job.scope_type();
     let scope_id = status.job.scope_id();
     let job_instance_id = status.job.job_instance_id;
@@ -80,7 +83,7 @@ pub fn log_batches(v3_status_data: &Value) -> Vec<LogBatch> {
         let mut seen_ips = HashSet::new();
         for host in &step.hosts {
             // A host with an id is asked for by id only, even when it is a duplicate.
-            match (host.bk_host_id.filter(|&id| id > 0), host.ip) {
+            match (host.bk_host_id.filter(|&id| id > 0), host.ip.as_deref()) {
                 (Some(id), _) => {
                     if !seen_ids.insert(id) {
                         continue;
@@ -131,8 +134,16 @@ pub fn to_legacy_log(
     logs: &[Value],
     tz: Tz,
 ) -> Result<Data, TranslateError> {
-    let status = parse_v3_status(v3_status_data)?;
-    let index = LogIndex::build(v3_status_data, logs)?;
+    legacy_log(&parse_v3_status(v3_status_data)?, logs, tz)
+}
+
+/// [`to_legacy_log`] of the v3 status already read.
+pub(crate) fn legacy_log(
+    status: &V3Status<'_>,
+    logs: &[Value],
+    tz: Tz,
+) -> Result<Data, TranslateError> {
+    let index = LogIndex::build(status, logs)?;
 
     let mut out = Vec::with_capacity(status.steps.len());
     for (i, step) in status.steps.iter().enumerate() {
@@ -152,7 +163,7 @@ pub fn to_legacy_log(
         out.push(LegacyStepLog {
             is_finished: step.status.is_some_and(is_finished_status),
             step_instance_id: step.step_instance_id,
-            name: step.name,
+            name: step.name.as_deref(),
             status: step.status,
             step_results,
         });
@@ -163,8 +174,8 @@ pub fn to_legacy_log(
 /// One host's legacy `ip_logs[]` item.
 fn ip_log<'a>(
     index: &LogIndex<'_>,
-    (i, step): (usize, &V3Step<'a>),
-    (k, host): (usize, &V3Host<'a>),
+    (i, step): (usize, &'a V3Step<'_>),
+    (k, host): (usize, &'a V3Host<'_>),
     tz: Tz,
 ) -> Result<LegacyIpLog<'a>, TranslateError> {
     let at = |key: &str| format!("data.step_instance_list[{i}].step_ip_result_list[{k}].{key}");
@@ -178,7 +189,7 @@ fn ip_log<'a>(
         exit_code: host.exit_code,
         log_content: html_encode(content),
         bk_cloud_id: host.bk_cloud_id,
-        ip: host.ip,
+        ip: host.ip.as_deref(),
     })
 }
 
@@ -269,24 +280,24 @@ fn join_file_logs<'a>(pieces: impl Iterator<Item = &'a str>) -> String {
 // === grouping ===
 
 /// Hosts of one step sharing (`status`, `tag`).
-struct Group<'s, 'a> {
+struct Group<'s> {
     status: Option<i64>,
     /// The first member's raw tag.
-    tag: Option<&'a str>,
+    tag: Option<&'s str>,
     /// (index in `step_ip_result_list`, host), in v3 order.
-    hosts: Vec<(usize, &'s V3Host<'a>)>,
+    hosts: Vec<(usize, &'s V3Host<'s>)>,
 }
 
 /// Group hosts by (`status`, `tag` with `null` = `""`), sorted as JOB sorts them.
-fn group_hosts<'s, 'a>(hosts: &'s [V3Host<'a>]) -> Vec<Group<'s, 'a>> {
-    let mut groups: Vec<Group<'s, 'a>> = Vec::new();
-    let mut by_key: HashMap<(Option<i64>, &'a str), usize> = HashMap::new();
+fn group_hosts<'s>(hosts: &'s [V3Host<'_>]) -> Vec<Group<'s>> {
+    let mut groups: Vec<Group<'s>> = Vec::new();
+    let mut by_key: HashMap<(Option<i64>, &'s str), usize> = HashMap::new();
     for (k, host) in hosts.iter().enumerate() {
-        let key = (host.status, host.tag.unwrap_or(""));
+        let key = (host.status, host.tag.as_deref().unwrap_or(""));
         let gi = *by_key.entry(key).or_insert_with(|| {
             groups.push(Group {
                 status: host.status,
-                tag: host.tag,
+                tag: host.tag.as_deref(),
                 hosts: Vec::new(),
             });
             groups.len() - 1
@@ -314,7 +325,7 @@ struct LogIndex<'a> {
 }
 
 impl<'a> LogIndex<'a> {
-    fn build(v3_status_data: &Value, logs: &'a [Value]) -> Result<Self, TranslateError> {
+    fn build(status: &V3Status<'_>, logs: &'a [Value]) -> Result<Self, TranslateError> {
         let mut index = LogIndex::default();
         // Positional fallback for answers without `step_instance_id`: the n-th batch.
         let mut batches: Option<Vec<LogBatch>> = None;
@@ -326,7 +337,7 @@ impl<'a> LogIndex<'a> {
             let step = match r.opt_i64("step_instance_id")? {
                 Some(id) => id,
                 None => batches
-                    .get_or_insert_with(|| log_batches(v3_status_data))
+                    .get_or_insert_with(|| batches_of(status))
                     .get(n)
                     .map(|b| b.step_instance_id)
                     .ok_or_else(|| {
@@ -392,7 +403,7 @@ impl<'a> LogIndex<'a> {
         host.bk_host_id
             .and_then(|id| self.by_host_id.get(&(step, id)))
             .or_else(|| {
-                let ip = host.ip?;
+                let ip = host.ip.as_deref()?;
                 self.by_ip
                     .get(&(step, host.bk_cloud_id.unwrap_or(0)))?
                     .get(ip)

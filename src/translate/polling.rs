@@ -9,7 +9,7 @@
 //!   batch of ≤ 500 hosts; a refused batch's answer is the client's answer.
 
 use super::exchange::{CallError, Exchange, Finished, Outcome, Step, get, ok_data, post};
-use super::status::{self, JobExtras};
+use super::status::{self, JobExtras, TypedStatus, V3Status, parse_v3_status};
 use super::validate;
 use super::{TranslateError, log};
 use chrono_tz::Tz;
@@ -22,7 +22,7 @@ pub struct StatusExchange {
     job_instance_id: i64,
     tz: Tz,
     cached: Option<JobExtras>,
-    status: Option<Value>,
+    status: Option<StatusData>,
 }
 
 impl StatusExchange {
@@ -77,8 +77,8 @@ impl StatusExchange {
             r.start_way.get_or_insert(status::FALLBACK_START_WAY);
             (self.job_instance_id, r)
         });
-        let data = self.status.take().unwrap_or(Value::Null);
-        match status::to_legacy_status(&data, &merged, self.tz) {
+        let data = self.status.take().unwrap_or(StatusData::Tree(Value::Null));
+        match data.read(|s| status::legacy_status(s, &merged, self.tz)) {
             Ok(d) => Step::Done(Finished {
                 data: d,
                 warnings: Vec::new(),
@@ -118,7 +118,7 @@ impl Exchange for StatusExchange {
 
     fn resume(&mut self, outcome: Outcome) -> Step {
         if self.status.is_none() {
-            let data = match ok_data(outcome) {
+            let data = match StatusData::of(outcome) {
                 Ok(d) => d,
                 Err(step) => return step,
             };
@@ -126,7 +126,9 @@ impl Exchange for StatusExchange {
             let lookup = if self.cached.as_ref().is_some_and(complete) {
                 None
             } else {
-                status::job_list_query_from_status(&data)
+                data.read(|s| Ok(status::job_list_query_of(s)))
+                    .ok()
+                    .flatten()
             };
             self.status = Some(data);
             return match lookup {
@@ -151,7 +153,7 @@ impl Exchange for StatusExchange {
 pub struct LogExchange {
     query: Vec<(String, String)>,
     tz: Tz,
-    status: Option<Value>,
+    status: Option<StatusData>,
     batches: VecDeque<Value>,
     logs: Vec<Value>,
 }
@@ -186,8 +188,9 @@ impl LogExchange {
         if let Some(body) = self.batches.pop_front() {
             return Step::Call(post("batch_get_job_instance_ip_log", body));
         }
-        let data = self.status.as_ref().unwrap_or(&Value::Null);
-        match log::to_legacy_log(data, &self.logs, self.tz) {
+        let tree = StatusData::Tree(Value::Null);
+        let data = self.status.as_ref().unwrap_or(&tree);
+        match data.read(|s| log::legacy_log(s, &self.logs, self.tz)) {
             Ok(d) => Step::Done(Finished::data(d)),
             Err(e) => Step::Fail(CallError::bad_reply(&e)),
         }
@@ -200,20 +203,58 @@ impl Exchange for LogExchange {
     }
 
     fn resume(&mut self, outcome: Outcome) -> Step {
-        let data = match ok_data(outcome) {
-            Ok(d) => d,
-            Err(step) => return step,
-        };
         if self.status.is_none() {
-            self.batches = log::log_batches(&data)
+            let data = match StatusData::of(outcome) {
+                Ok(d) => d,
+                Err(step) => return step,
+            };
+            // Malformed status data needs no batch: it fails once all are in.
+            self.batches = data
+                .read(|s| Ok(log::batches_of(s)))
+                .unwrap_or_default()
                 .into_iter()
                 .map(|b| b.body)
                 .collect();
             self.status = Some(data);
         } else {
-            self.logs.push(data);
+            match ok_data(outcome) {
+                Ok(d) => self.logs.push(d),
+                Err(step) => return step,
+            }
         }
         self.next()
+    }
+}
+
+/// The `data` of a status reply: read straight from the reply's text, or its tree, read
+/// where it is used (so malformed data fails where it always did).
+enum StatusData {
+    Typed(Box<TypedStatus>),
+    Tree(Value),
+}
+
+impl StatusData {
+    /// The status data of a successful reply, else the step its refusal or failure leads
+    /// to.
+    fn of(outcome: Outcome) -> Result<Self, Step> {
+        match outcome {
+            Outcome::Reply(mut r) if r.is_ok() => Ok(match r.status.take() {
+                Some(s) => StatusData::Typed(s),
+                None => StatusData::Tree(r.data),
+            }),
+            other => ok_data(other).map(StatusData::Tree),
+        }
+    }
+
+    /// `f` of the status read from it.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&V3Status<'_>) -> Result<T, TranslateError>,
+    ) -> Result<T, TranslateError> {
+        match self {
+            StatusData::Typed(s) => f(&s.0),
+            StatusData::Tree(v) => f(&parse_v3_status(v)?),
+        }
     }
 }
 
@@ -231,6 +272,7 @@ mod tests {
             data,
             permission: None,
             job_request_id: None,
+            status: None,
         })
     }
 
@@ -346,6 +388,7 @@ mod tests {
             data: Value::Null,
             permission: None,
             job_request_id: None,
+            status: None,
         };
         let mut ex = LogExchange::new(&body(), chrono_tz::Asia::Shanghai)
             .unwrap_or_else(|e| unreachable!("{e}"));

@@ -18,6 +18,21 @@ pub const REPLY_BUDGET: Budget = Budget {
     max_values: 500_000,
 };
 
+/// [`interpret`] for a reply to the v3 `resource`: a successful status reply has its
+/// `data` read straight into the typed status when it can be
+/// ([`translate::status::read_status_reply`]; the same answer, no tree).
+pub fn interpret_for(resource: &str, reply: &Reply) -> Result<EsbResp, ShimError> {
+    if resource == STATUS_RESOURCE && (200..300).contains(&reply.status) {
+        if let Some(r) = translate::status::read_status_reply(&reply.body, &REPLY_BUDGET) {
+            return Ok(r);
+        }
+    }
+    interpret(reply)
+}
+
+/// The v3 status resource, whose replies are read fast.
+const STATUS_RESOURCE: &str = "get_job_instance_status";
+
 /// Read a reply as a bk-job `EsbResp`, or map the gateway's error (spec §5.4).
 pub fn interpret(reply: &Reply) -> Result<EsbResp, ShimError> {
     let esb = match crate::budget::parse(&reply.body, &REPLY_BUDGET) {

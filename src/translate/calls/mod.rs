@@ -307,6 +307,7 @@ pub(crate) mod test_support {
             data,
             permission: None,
             job_request_id: None,
+            status: None,
         })
     }
 

@@ -410,6 +410,7 @@ mod tests {
             data: serde_json::Value::Null,
             permission: None,
             job_request_id: None,
+            status: None,
         };
         let mut ex = super::get_script_detail(&super::super::test_support::body(
             json!({"bk_biz_id": 2, "id": 10}),

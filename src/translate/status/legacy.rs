@@ -68,7 +68,7 @@ pub(super) struct LegacyIpStatus<'a> {
 /// One v3 step instance → one legacy `blocks[]` item (a block of one step).
 pub(super) fn step_block<'a>(
     i: usize,
-    step: &V3Step<'a>,
+    step: &'a V3Step<'_>,
     operator: &'a str,
     tz: Tz,
 ) -> Result<LegacyBlock<'a>, TranslateError> {
@@ -77,7 +77,7 @@ pub(super) fn step_block<'a>(
         .hosts
         .iter()
         .map(|h| LegacyIpStatus {
-            ip: h.ip,
+            ip: h.ip.as_deref(),
             bk_cloud_id: h.bk_cloud_id,
             status: h.status,
         })
@@ -86,7 +86,7 @@ pub(super) fn step_block<'a>(
         step_instances: [LegacyStepInstance {
             step_instance_id: step.step_instance_id,
             step_id: UNKNOWN_STEP_ID,
-            name: step.name,
+            name: step.name.as_deref(),
             step_type: step.step_type,
             status: step.status,
             execute_count: step.execute_count,
