@@ -148,6 +148,35 @@ fn big_status(job_id: i64, hosts: i64) -> Value {
     })
 }
 
+#[tokio::test]
+async fn a_status_read_fast_for_the_legacy_poll_passes_whole_through_jobv3() {
+    // A plain status reply: the legacy poll reads it into the typed status, the jobv3
+    // pass-through must still answer its `data` unchanged.
+    let status = big_status(4242, 3);
+    let mock = MockUpstream::start(Behavior::ok(status.clone())).await;
+    let shim = start_shim(test_config(&mock.url())).await;
+    let body = creds(json!({"bk_biz_id": 5, "job_instance_id": 4242}));
+    let v3 = post(
+        shim.addr,
+        "/api/c/compapi/v2/jobv3/get_job_instance_status/",
+        &body,
+    )
+    .await;
+    assert_eq!(v3.code(), 0, "{:?}", v3.body);
+    assert_eq!(v3.body["data"], status, "jobv3 data passes unchanged");
+    let legacy = post(
+        shim.addr,
+        "/api/c/compapi/v2/job/get_job_instance_status/",
+        &body,
+    )
+    .await;
+    assert_eq!(legacy.code(), 0, "{:?}", legacy.body);
+    let ips = &legacy.body["data"]["blocks"][0]["step_instances"][0]["step_ip_status"];
+    assert_eq!(ips.as_array().map(Vec::len), Some(3), "{:?}", legacy.body);
+    assert_eq!(legacy.body["data"]["job_instance"]["name"], "big");
+    shim.shutdown().await;
+}
+
 fn scripted_job_gateway(req: &Recorded, hosts: i64, list_ok: bool) -> Behavior {
     match req.path.rsplit('/').next().unwrap() {
         "get_job_instance_status" => Behavior::ok(big_status(4242, hosts)),

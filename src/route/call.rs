@@ -60,8 +60,14 @@ impl Calls {
         }
     }
 
-    /// Send one v3 request and interpret the reply as a bk-job `EsbResp`.
-    pub async fn call(&mut self, req: &UpstreamRequest) -> Result<EsbResp, ShimError> {
+    /// Send one v3 request and interpret the reply as a bk-job `EsbResp`; with
+    /// `typed_status`, a status reply's `data` is read into the typed status when it can
+    /// be ([`reply::interpret_for`]).
+    pub async fn call(
+        &mut self,
+        req: &UpstreamRequest,
+        typed_status: bool,
+    ) -> Result<EsbResp, ShimError> {
         let http_req = self.build(req)?;
         let started = Instant::now();
         let reply = self.upstream.clone().oneshot(http_req).await;
@@ -85,7 +91,12 @@ impl Calls {
                 self.bkapi_request_id = Some(id.to_owned());
             }
         }
-        reply::interpret_for(&req.resource, &reply).inspect_err(|e| {
+        let read = if typed_status {
+            reply::interpret_for(&req.resource, &reply)
+        } else {
+            reply::interpret(&reply)
+        };
+        read.inspect_err(|e| {
             if let ShimError::Upstream(u) = e {
                 self.metrics.upstream_error(u.kind());
             } else if reply.status >= 500 {

@@ -46,7 +46,7 @@ pub async fn drive(
                 if sent > MAX_CALLS {
                     return (Err(ShimError::Internal), Vec::new());
                 }
-                let outcome = match calls.call(&req).await {
+                let outcome = match calls.call(&req, ex.reads_typed_status()).await {
                     Ok(resp) => {
                         if job_request_id.is_none() {
                             job_request_id.clone_from(&resp.job_request_id);

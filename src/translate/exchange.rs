@@ -125,6 +125,13 @@ pub trait Exchange: Send {
     fn start(&mut self) -> Step;
     /// Consume the outcome of the request of the last [`Step::Call`].
     fn resume(&mut self, outcome: Outcome) -> Step;
+    /// Whether a successful `get_job_instance_status` reply may be handed to
+    /// [`Exchange::resume`] with its `data` already read into the typed status
+    /// ([`EsbResp::status`], `data` then null). Only the polling exchanges read it so;
+    /// every other exchange (the `jobv3` pass-through among them) gets `data` as a tree.
+    fn reads_typed_status(&self) -> bool {
+        false
+    }
 }
 
 /// An exchange handed from translation to the handler that drives it (shared, taken once).

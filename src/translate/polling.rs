@@ -116,6 +116,10 @@ impl Exchange for StatusExchange {
         Step::Call(get("get_job_instance_status", self.query.clone()))
     }
 
+    fn reads_typed_status(&self) -> bool {
+        true
+    }
+
     fn resume(&mut self, outcome: Outcome) -> Step {
         if self.status.is_none() {
             let data = match StatusData::of(outcome) {
@@ -200,6 +204,10 @@ impl LogExchange {
 impl Exchange for LogExchange {
     fn start(&mut self) -> Step {
         Step::Call(get("get_job_instance_status", self.query.clone()))
+    }
+
+    fn reads_typed_status(&self) -> bool {
+        true
     }
 
     fn resume(&mut self, outcome: Outcome) -> Step {

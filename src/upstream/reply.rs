@@ -18,8 +18,8 @@ pub const REPLY_BUDGET: Budget = Budget {
     max_values: 500_000,
 };
 
-/// [`interpret`] for a reply to the v3 `resource`: a successful status reply has its
-/// `data` read straight into the typed status when it can be
+/// [`interpret`] for a reply to the v3 `resource`, for an exchange that reads the typed
+/// status: a successful status reply has its `data` read straight into it when it can be
 /// ([`translate::status::read_status_reply`]; the same answer, no tree).
 pub fn interpret_for(resource: &str, reply: &Reply) -> Result<EsbResp, ShimError> {
     if resource == STATUS_RESOURCE && (200..300).contains(&reply.status) {
