@@ -16,7 +16,7 @@ use bk_job_shim::translate::exchange::{Exchange, Outcome, Step};
 use bk_job_shim::translate::polling::{LogExchange, StatusExchange};
 use bk_job_shim::translate::status::{JobExtras, STATUS_FAST_MAX_BYTES, read_status_reply};
 use bk_job_shim::upstream::reply::REPLY_BUDGET;
-use json_gen::{maybe, shape};
+use json_gen::{just_below, maybe, shape};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::{Map, Value, json};
@@ -280,14 +280,7 @@ proptest! {
         // Each limit set just below what the reply needs: the general reading refuses it,
         // so the fast one must give up.
         let r = reply(v);
-        let need = shape(&r, 0);
-        let mut budget = REPLY_BUDGET;
-        match limit {
-            0 => budget.max_values = need.values - 1,
-            1 => budget.max_depth = need.depth - 1,
-            2 => budget.max_array_len = need.array_len.max(1) - 1,
-            _ => budget.max_string_bytes = need.string_bytes.max(1) - 1,
-        }
+        let budget = just_below(&r, REPLY_BUDGET, limit);
         let b = bytes(&r);
         prop_assert!(budget::parse(&b, &budget).is_err(), "{} under {:?}", r, budget);
         prop_assert!(read_status_reply(&b, &budget).is_none(), "{} under {:?}", r, budget);

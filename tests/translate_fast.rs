@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 #[path = "support/json_gen.rs"]
 mod json_gen;
-use json_gen::{int, maybe, one, shape, text};
+use json_gen::{int, just_below, maybe, one, text};
 
 type Outcome = Result<(UpstreamRequest, Credentials, usize), TranslateError>;
 
@@ -390,14 +390,7 @@ proptest! {
     ) {
         // Each limit set just below what the body needs: the general reading refuses it,
         // so the fast one must give up.
-        let need = shape(&v, 0);
-        let mut budget = Budget::default();
-        match limit {
-            0 => budget.max_values = need.values - 1,
-            1 => budget.max_depth = need.depth - 1,
-            2 => budget.max_array_len = need.array_len.max(1) - 1,
-            _ => budget.max_string_bytes = need.string_bytes.max(1) - 1,
-        }
+        let budget = just_below(&v, Budget::default(), limit);
         let b = bytes(&v);
         prop_assert!(budget::parse(&b, &budget).is_err(), "{} under {:?}", v, budget);
         prop_assert!(params(&route, &b, &budget).is_none(), "{} under {:?}", v, budget);

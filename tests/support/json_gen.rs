@@ -50,6 +50,20 @@ pub(crate) fn int() -> impl Strategy<Value = Value> {
     ]
 }
 
+/// `base` with one limit (`limit` 0–3: values, depth, array length, string length) set just
+/// below what the tree `v` needs of it, so that the general reading refuses `v`.
+pub(crate) fn just_below(v: &Value, base: budget::Budget, limit: usize) -> budget::Budget {
+    let need = shape(v, 0);
+    let mut budget = base;
+    match limit {
+        0 => budget.max_values = need.values - 1,
+        1 => budget.max_depth = need.depth - 1,
+        2 => budget.max_array_len = need.array_len.max(1) - 1,
+        _ => budget.max_string_bytes = need.string_bytes.max(1) - 1,
+    }
+    budget
+}
+
 /// What a tree needs of the budget (as `budget::parse` counts it).
 pub(crate) fn shape(v: &Value, depth: usize) -> budget::Shape {
     let mut s = budget::Shape {

@@ -10,7 +10,7 @@
 //! unknown member, a wrong type, a reply over [`STATUS_FAST_MAX_BYTES`] — makes the fast
 //! reading give up, and the reply is read the general way (`crate::budget::parse`, then
 //! [`super::parse_v3_status`]), which accepts it or names what is wrong, as always. So a
-//! status read fast translates exactly as from its tree; the tests below check it.
+//! status read fast translates exactly as from its tree (`tests/status_fast.rs`).
 
 use super::super::envelope::EsbResp;
 use super::super::fast::Capped;
