@@ -9,17 +9,18 @@
 
 #[path = "support/json_gen.rs"]
 mod json_gen;
+#[path = "support/status_polls.rs"]
+mod status_polls;
 
 use bk_job_shim::budget::{self, Budget};
 use bk_job_shim::translate::envelope::EsbResp;
-use bk_job_shim::translate::exchange::{Exchange, Outcome, Step};
-use bk_job_shim::translate::polling::{LogExchange, StatusExchange};
-use bk_job_shim::translate::status::{JobExtras, STATUS_FAST_MAX_BYTES, read_status_reply};
+use bk_job_shim::translate::status::{STATUS_FAST_MAX_BYTES, read_status_reply};
 use bk_job_shim::upstream::reply::REPLY_BUDGET;
 use json_gen::{just_below, maybe, shape};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::{Map, Value, json};
+use status_polls::status_polls;
 
 fn general(body: &[u8], budget: &Budget) -> Option<EsbResp> {
     EsbResp::parse(budget::parse(body, budget).ok()?)
@@ -34,42 +35,6 @@ fn reply(data: Value) -> Value {
            "job_request_id": "a1b2c3"})
 }
 
-/// What the polls make of a status reply: the status poll with the job's facts known
-/// (its answer) and unknown (its lookup, or its answer), and every step of the log poll
-/// (its batch calls, each answered with no log, then its answer).
-fn steps(resp: &EsbResp) -> [Vec<Step>; 3] {
-    let tz = chrono_tz::Asia::Shanghai;
-    let legacy: Map<String, Value> = serde_json::from_value(json!({"bk_biz_id": 2,
-        "job_instance_id": 20001}))
-    .unwrap();
-    let known = JobExtras {
-        bk_job_id: Some(1),
-        operator: Some("admin".into()),
-        start_way: Some(2),
-    };
-    let run = |mut ex: Box<dyn Exchange>| {
-        let _ = ex.start();
-        let mut steps = vec![ex.resume(Outcome::Reply(resp.clone()))];
-        while let Some(Step::Call(_)) = steps.last() {
-            let none = EsbResp::parse(json!({"code": 0, "data": null})).unwrap();
-            steps.push(ex.resume(Outcome::Reply(none)));
-        }
-        steps
-    };
-    let status = |cached| {
-        Box::new(
-            StatusExchange::new(&legacy, tz)
-                .unwrap()
-                .with_cached(cached),
-        ) as Box<_>
-    };
-    [
-        run(status(Some(known))),
-        run(status(None)),
-        run(Box::new(LogExchange::new(&legacy, tz).unwrap())),
-    ]
-}
-
 /// The fast reading of `v`, checked against the general one; whether it applied.
 fn same_as_general(v: &Value) -> Result<bool, TestCaseError> {
     let b = bytes(v);
@@ -80,7 +45,9 @@ fn same_as_general(v: &Value) -> Result<bool, TestCaseError> {
     prop_assert_eq!(&fast.job_request_id, &general.job_request_id);
     prop_assert_eq!(&fast.message, &general.message);
     prop_assert_eq!(fast.code, general.code);
-    prop_assert_eq!(steps(&fast), steps(&general), "{}", v);
+    let polls = status_polls(&fast);
+    prop_assert!(polls.is_some());
+    prop_assert_eq!(polls, status_polls(&general), "{}", v);
     Ok(true)
 }
 

@@ -4,14 +4,38 @@
 //! into the legacy envelope; when it is an object with `status` (a v3
 //! `get_job_instance_status` reply), `logs` (v3 `batch_get_job_instance_ip_log`
 //! replies) and `list` (a v3 `get_job_instance_list` reply), the polling translations
-//! run on them. Checked: no panic.
+//! run on them. Checked: no panic, and a status reply read the fast way
+//! (`status::read_status_reply`, tried on the input itself and on its `status`) makes the
+//! status and log polls go on exactly as its tree does.
 #![no_main]
+
+#[path = "../../tests/support/status_polls.rs"]
+mod status_polls;
 
 use bk_job_shim::translate::envelope::EsbResp;
 use bk_job_shim::translate::log;
 use bk_job_shim::translate::status::{self, JobExtras};
+use bk_job_shim::upstream::reply::REPLY_BUDGET;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
+use status_polls::status_polls;
+
+/// When `reply` is read the fast way, the polls go on as from its tree.
+fn fast_reading_polls_as_the_tree(reply: &[u8]) {
+    let Some(fast) = status::read_status_reply(reply, &REPLY_BUDGET) else {
+        return;
+    };
+    let general = bk_job_shim::budget::parse(reply, &REPLY_BUDGET)
+        .ok()
+        .and_then(EsbResp::parse);
+    assert!(general.is_some(), "read fast but not an envelope");
+    let polls = general.as_ref().and_then(status_polls);
+    assert_eq!(
+        status_polls(&fast),
+        polls,
+        "the fast reading polls differently"
+    );
+}
 
 fn data(v: &Value) -> Value {
     EsbResp::parse(v.clone())
@@ -20,6 +44,7 @@ fn data(v: &Value) -> Value {
 }
 
 fuzz_target!(|bytes: &[u8]| {
+    fast_reading_polls_as_the_tree(bytes);
     let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
         return;
     };
@@ -30,6 +55,9 @@ fuzz_target!(|bytes: &[u8]| {
     let Some(status_reply) = v.get("status") else {
         return;
     };
+    if let Ok(text) = serde_json::to_vec(status_reply) {
+        fast_reading_polls_as_the_tree(&text);
+    }
     let tz = chrono_tz::Asia::Shanghai;
     let st = data(status_reply);
     let extras = v
