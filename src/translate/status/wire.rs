@@ -34,7 +34,7 @@ pub fn read_status_reply(body: &[u8], budget: &Budget) -> Option<EsbResp> {
     if body.len() > STATUS_FAST_MAX_BYTES {
         return None;
     }
-    let split = parse_split::<Data<'_>>(body, budget, "data")?;
+    let split = parse_split::<WireStatus<'_>>(body, budget, "data")?;
     let status = split.typed?.into_model();
     let resp = EsbResp::parse(Value::Object(split.rest))?;
     (resp.code == 0).then(|| EsbResp {
@@ -43,10 +43,10 @@ pub fn read_status_reply(body: &[u8], budget: &Budget) -> Option<EsbResp> {
     })
 }
 
-/// `data`.
+/// `data` as read from the text.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Data<'a> {
+struct WireStatus<'a> {
     finished: Option<bool>,
     #[serde(borrow)]
     job_instance: Job<'a>,
@@ -154,7 +154,7 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-impl Data<'_> {
+impl WireStatus<'_> {
     /// The model the translation reads, owning its strings.
     fn into_model(self) -> V3Status<'static> {
         let j = self.job_instance;
@@ -234,7 +234,7 @@ fn owned(s: Cow<'_, str>) -> Cow<'static, str> {
     Cow::Owned(s.into_owned())
 }
 
-impl Shaped for Data<'_> {
+impl Shaped for WireStatus<'_> {
     fn shape(&self) -> Shape {
         let j = &self.job_instance;
         let steps = &self.step_instance_list.0;
