@@ -80,12 +80,21 @@ pub async fn drive(
     }
 }
 
+/// The buffer a legacy reply is written into, at first: a status reply with a few hosts
+/// fits without growing it (`serde_json::to_vec` starts at 128 bytes and doubled it
+/// four times for such a reply).
+const REPLY_CAPACITY: usize = 1024;
+
 /// A legacy reply as the JSON text to send.
 fn written(reply: &impl serde::Serialize) -> Result<Vec<u8>, ShimError> {
-    serde_json::to_vec(reply).map_err(|e| {
-        tracing::error!(error = %e, "a legacy reply could not be written");
-        ShimError::Internal
-    })
+    let mut buf = Vec::with_capacity(REPLY_CAPACITY);
+    match serde_json::to_writer(&mut buf, reply) {
+        Ok(()) => Ok(buf),
+        Err(e) => {
+            tracing::error!(error = %e, "a legacy reply could not be written");
+            Err(ShimError::Internal)
+        }
+    }
 }
 
 /// An exchange's own error as the shim's error.

@@ -104,12 +104,19 @@ pub struct UpstreamRequest {
 impl UpstreamRequest {
     /// Path under the gateway stage base: `/api/v3/{resource}`.
     pub fn path(&self) -> String {
-        format!("/api/v3/{}", self.resource)
+        const BASE: &str = "/api/v3/";
+        let mut path = String::with_capacity(BASE.len() + self.resource.len());
+        path.push_str(BASE);
+        path.push_str(&self.resource);
+        path
     }
 
     /// The query string, percent-encoded, without the leading `?` (empty when none).
     pub fn query_string(&self) -> String {
-        let mut out = String::new();
+        // Room for every pair unescaped, with its `=` and `&`: most queries (ids, scope
+        // names) need no escape and are written without growing the string.
+        let unescaped = self.query.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let mut out = String::with_capacity(unescaped);
         for (i, (k, v)) in self.query.iter().enumerate() {
             if i > 0 {
                 out.push('&');

@@ -19,6 +19,10 @@ pub fn parse_query(query: &str) -> Map<String, Value> {
 
 /// Decode `%XX` escapes and `+` (as space).
 fn percent_decode(s: &str) -> String {
+    // Most parameters (ids, codes, tokens) hold neither: copied as they are.
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return s.to_owned();
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -42,7 +46,7 @@ fn percent_decode(s: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn hex(b: u8) -> Option<u8> {

@@ -14,6 +14,10 @@
 //! headers are never logged, and the upstream `X-Bkapi-Authorization` value is marked
 //! sensitive.
 
+mod fields;
+
+pub use fields::PlainFields;
+
 use crate::config::LogFormat;
 use std::io::{BufWriter, IsTerminal};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
@@ -46,7 +50,7 @@ pub fn init(format: LogFormat, filter: &str) -> LogGuard {
         .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
-        LogFormat::Plain => builder.try_init(),
+        LogFormat::Plain => builder.fmt_fields(PlainFields).try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
