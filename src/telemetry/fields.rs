@@ -19,7 +19,7 @@ use tracing_subscriber::fmt::format::{DefaultFields, DefaultVisitor, Writer};
 
 /// `DefaultFields`' text, written with fewer steps when the line has no colours.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct PlainFields;
+pub(super) struct PlainFields;
 
 impl<'w> FormatFields<'w> for PlainFields {
     fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {

@@ -16,7 +16,7 @@
 
 mod fields;
 
-pub use fields::PlainFields;
+use fields::PlainFields;
 
 use crate::config::LogFormat;
 use std::io::{BufWriter, IsTerminal};

@@ -28,15 +28,25 @@ impl<'a> Reader<'a> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
-    /// An integer, or `None` when null or absent.
-    pub(crate) fn opt_i64(&self, key: &str) -> Result<Option<i64>, TranslateError> {
+    /// A member read by `as_type`, or `None` when null or absent; `what` names the
+    /// type `as_type` accepts in the error for any other.
+    fn opt<T>(
+        &self,
+        key: &str,
+        what: &str,
+        as_type: impl FnOnce(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>, TranslateError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v
-                .as_i64()
+            Some(v) => as_type(v)
                 .map(Some)
-                .ok_or_else(|| wrong_type(self.field(key), "an integer", v)),
+                .ok_or_else(|| wrong_type(self.field(key), what, v)),
         }
+    }
+
+    /// An integer, or `None` when null or absent.
+    pub(crate) fn opt_i64(&self, key: &str) -> Result<Option<i64>, TranslateError> {
+        self.opt(key, "an integer", Value::as_i64)
     }
 
     /// A required integer.
@@ -46,24 +56,12 @@ impl<'a> Reader<'a> {
 
     /// A string, or `None` when null or absent.
     pub(crate) fn opt_str(&self, key: &str) -> Result<Option<&'a str>, TranslateError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_str()
-                .map(Some)
-                .ok_or_else(|| wrong_type(self.field(key), "a string", v)),
-        }
+        self.opt(key, "a string", Value::as_str)
     }
 
     /// A boolean, or `None` when null or absent.
     pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, TranslateError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_bool()
-                .map(Some)
-                .ok_or_else(|| wrong_type(self.field(key), "a boolean", v)),
-        }
+        self.opt(key, "a boolean", Value::as_bool)
     }
 
     /// An array; empty when null or absent.
