@@ -1,12 +1,16 @@
 //! Starting, reloading and stopping the shim: [`Settings`] → stack → listeners.
 //!
-//! The API listener serves whatever stack is current: a reload builds a new stack from
-//! the new settings (keeping the rate limiter and the upstream client when their
-//! sections did not change) and swaps it in atomically; a request keeps the stack it
-//! started on, so in-flight requests finish on the old configuration.
+//! The API is served on `server.worker_threads` cores (`crate::cores`), each with its own
+//! listener, runtime and upstream pool; the admin listener, signals and reloads run on the
+//! runtime that started the shim. Each core serves whatever stack is current for it: a
+//! reload builds new stacks from the new settings (keeping the rate limiter and the
+//! upstream clients when their sections did not change) and swaps them in atomically; a
+//! request keeps the stack it started on, so in-flight requests finish on the old
+//! configuration.
 
 use crate::admin::{self, Admin};
 use crate::config::{Config, ConfigErrors, Settings};
+use crate::cores::{Cores, PerCore};
 use crate::metrics::Metrics;
 use crate::server::{self, Limits};
 use crate::stack::{self, ApiService, Base, Runtime};
@@ -70,7 +74,7 @@ impl ConfigSource {
 /// The stack serving now, with what built it.
 struct Live {
     runtime: Runtime,
-    stack: ApiService<Incoming>,
+    stacks: PerCore<ApiService<Incoming>>,
 }
 
 /// The shim shared by the listeners and the reloader.
@@ -172,8 +176,8 @@ impl Shim {
                 "server.tls was switched on or off: that takes effect only after a restart"
             ),
         }
-        let stack = stack::assemble(&runtime, &self.base);
-        self.live.store(Arc::new(Live { runtime, stack }));
+        let stacks = stack::assemble_cores(&runtime, &self.base);
+        self.live.store(Arc::new(Live { runtime, stacks }));
         Ok(())
     }
 }
@@ -196,9 +200,12 @@ impl Admin for Shim {
     }
 }
 
-/// The API listener's service: the current stack.
+/// The service of a core's API listener: the current stack of that core.
 #[derive(Clone)]
-struct Current(Arc<Shim>);
+struct Current {
+    shim: Arc<Shim>,
+    core: usize,
+}
 
 impl Service<http::Request<Incoming>> for Current {
     type Response = http::Response<stack::ResponseBody>;
@@ -210,7 +217,7 @@ impl Service<http::Request<Incoming>> for Current {
     }
 
     fn call(&mut self, req: http::Request<Incoming>) -> Self::Future {
-        let stack = self.0.live.load().stack.clone();
+        let stack = self.shim.live.load().stacks.get(self.core).clone();
         tower::ServiceExt::oneshot(stack, req)
     }
 }
@@ -225,24 +232,28 @@ pub async fn start(source: ConfigSource) -> Result<Running, String> {
 pub async fn start_with(config: Config, source: ConfigSource) -> Result<Running, String> {
     let settings = Settings::new(config).map_err(|e| e.to_string())?;
     let server = settings.config.server.clone();
-    let listener = TcpListener::bind(server.listen)
-        .await
+    let base = Base::new(&settings);
+    let listeners = crate::cores::bind(server.listen, base.cores)
         .map_err(|e| format!("cannot listen on {}: {e}", server.listen))?;
     let admin = TcpListener::bind(server.admin_listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", server.admin_listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = listeners
+        .first()
+        .ok_or("no serving core")?
+        .local_addr()
+        .map_err(|e| e.to_string())?;
     let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
     let tls = TlsAcceptor::from_config(&server.tls)?;
-    let base = Base::new(&settings);
     let runtime = Runtime::new(settings, &base, |k| std::env::var(k).ok(), None).await?;
     warn_unverified(&runtime);
     let upstream = crate::upstream::describe(&runtime.settings.target);
     let https = tls.is_some();
-    tracing::info!(%addr, %admin_addr, %upstream, https, "bk-job-shim listening");
-    let stack = stack::assemble(&runtime, &base);
+    let cores = base.cores;
+    tracing::info!(%addr, %admin_addr, %upstream, https, cores, "bk-job-shim listening");
+    let stacks = stack::assemble_cores(&runtime, &base);
     let shim = Arc::new(Shim {
-        live: ArcSwap::from_pointee(Live { runtime, stack }),
+        live: ArcSwap::from_pointee(Live { runtime, stacks }),
         base,
         draining: AtomicBool::new(false),
         source,
@@ -253,14 +264,26 @@ pub async fn start_with(config: Config, source: ConfigSource) -> Result<Running,
     let limits = Limits::of(&server);
     let (api_stop, api_rx) = watch::channel(false);
     let (admin_stop, admin_rx) = watch::channel(false);
-    let api_task = tokio::spawn(server::serve_with(
-        listener,
-        Current(shim.clone()),
-        limits,
-        stopped(api_rx),
+    let options = server::Options {
         tls,
-        Some(shim.base.cutoff.clone()),
-    ));
+        cutoff: Some(shim.base.cutoff.clone()),
+        slots: Some(server::connection_slots(&limits)),
+    };
+    let api_shim = shim.clone();
+    let api = Cores::spawn(listeners, move |core, listener| {
+        let service = Current {
+            shim: api_shim.clone(),
+            core,
+        };
+        server::serve_with(
+            listener,
+            service,
+            limits,
+            stopped(api_rx.clone()),
+            options.clone(),
+        )
+    })?;
+    let api_task = tokio::spawn(api.join());
     let admin_task = tokio::spawn(server::serve(
         admin,
         admin::service(shim.clone()),

@@ -147,15 +147,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The tokio runtime: `worker_threads` workers, or one per CPU when 0.
-fn runtime(worker_threads: usize) -> Result<tokio::runtime::Runtime, std::io::Error> {
-    let mut b = tokio::runtime::Builder::new_multi_thread();
-    if worker_threads > 0 {
-        b.worker_threads(worker_threads);
-    }
-    b.enable_all().build()
-}
-
 fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
     let config = match source.load() {
         Ok(c) => c,
@@ -168,7 +159,12 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
     for w in config.warnings() {
         tracing::warn!("{w}");
     }
-    let rt = match runtime(config.server.worker_threads) {
+    // The API is served on cores of its own (`crate::cores`); this runtime, on the main
+    // thread, runs the admin listener, signals and reloads.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bk-job-shim: cannot start the runtime: {e}");
@@ -219,7 +215,10 @@ fn stub_gateway(
     log_format: Option<LogFormat>,
 ) -> ExitCode {
     let _log = crate::telemetry::init(log_format.unwrap_or_default(), "info");
-    let rt = match runtime(0) {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bk-job-shim: cannot start the runtime: {e}");

@@ -13,7 +13,8 @@
 //! catcher, request id, sensitive headers, trace, load shed, concurrency limit,
 //! deadline) and the shim's own layers in [`layer`], one concern per file, down to the
 //! [`route`] handlers and the [`upstream`] service. [`server::serve`] is the one accept
-//! loop; [`app`] wires settings, stack and listeners and swaps the stack on reload.
+//! loop; [`cores`] runs it once per serving core; [`app`] wires settings, stack and
+//! listeners and swaps the stack on reload.
 //! [`translate`] is pure: no hyper, no tokio, no I/O.
 
 pub mod admin;
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod budget;
 pub mod cli;
 pub mod config;
+pub mod cores;
 pub mod error;
 pub mod healthcheck;
 pub mod jobcache;

@@ -7,7 +7,8 @@
 //! closed at once. When `shutdown` resolves the listener is closed (new connections are
 //! refused), idle keep-alive connections are closed, and in-flight requests get
 //! `limits.grace` to finish. Each request carries its [`Peer`] address as an extension.
-//! [`serve_with`] does the same over TLS (`[server.tls]`) and with a cut-off.
+//! [`serve_with`] does the same over TLS (`[server.tls]`), with a cut-off and with the
+//! connection places shared between the listeners of the cores (`crate::cores`).
 
 use crate::tls::TlsAcceptor;
 use bytes::Bytes;
@@ -105,28 +106,46 @@ where
     S: HttpService<B>,
     B: ReplyBody,
 {
-    serve_with(listener, service, limits, shutdown, None, None).await
+    serve_with(listener, service, limits, shutdown, Options::default()).await
 }
 
-/// [`serve`], over TLS when `tls` is set: each connection's handshake runs in its own
-/// task within `limits.header_read_timeout`; the certificate is whatever `tls` serves at
-/// that moment (see [`TlsAcceptor::reload`]). When the grace ends with requests in
-/// flight, `cutoff` is turned `true` (the stack then answers them at once,
-/// `crate::layer::cutoff`) and the connections get [`CUTOFF_FLUSH`] more to write those
-/// answers. Returns whether every connection finished within the grace (a cut-off drain
-/// is not complete).
+/// What the API listener adds to [`serve`].
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Serve over TLS: each connection's handshake runs in its own task within
+    /// `limits.header_read_timeout`; the certificate is whatever the acceptor serves at
+    /// that moment (see [`TlsAcceptor::reload`]).
+    pub tls: Option<TlsAcceptor>,
+    /// Turned `true` when the grace ends with requests in flight (the stack then answers
+    /// them at once, `crate::layer::cutoff`); the connections get [`CUTOFF_FLUSH`] more to
+    /// write those answers.
+    pub cutoff: Option<Arc<tokio::sync::watch::Sender<bool>>>,
+    /// Places under `limits.max_connections` shared with other listeners of the same
+    /// address (one per core, `crate::cores`); the listener's own when `None`.
+    pub slots: Option<Arc<Semaphore>>,
+}
+
+/// The places of `limits.max_connections`, for listeners that share them
+/// ([`Options::slots`]).
+pub fn connection_slots(limits: &Limits) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(limits.max_connections))
+}
+
+/// [`serve`] with `options`. Returns whether every connection finished within the grace
+/// (a cut-off drain is not complete).
 pub async fn serve_with<S, B>(
     listener: TcpListener,
     service: S,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
-    tls: Option<TlsAcceptor>,
-    cutoff: Option<Arc<tokio::sync::watch::Sender<bool>>>,
+    options: Options,
 ) -> bool
 where
     S: HttpService<B>,
     B: ReplyBody,
 {
+    let Options { tls, cutoff, slots } = options;
+    let slots = slots.unwrap_or_else(|| connection_slots(&limits));
     let graceful = GracefulShutdown::new();
     // HTTP/1.1 only: legacy ESB clients never spoke h2c, and without protocol sniffing a
     // connection that sends nothing is covered by the header-read timeout.
@@ -135,7 +154,6 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         let Ok(slot) = slots.clone().try_acquire_owned() else {

@@ -37,6 +37,7 @@
 
 use crate::auth::AppIdentity;
 use crate::config::Settings;
+use crate::cores::PerCore;
 use crate::jobcache::JobCache;
 use crate::jwt::JwtVerifier;
 use crate::layer::cutoff::CutoffLayer;
@@ -72,9 +73,13 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 /// The whole stack: any request body in, a legacy reply out, never an error.
 pub type ApiService<B> = BoxCloneSyncService<Request<B>, Response<ResponseBody>, Infallible>;
 
-/// What lives as long as the process: metrics, the job memory, the emulator.
+/// What lives as long as the process: metrics, the job memory, the emulator, the number
+/// of cores serving the API.
 #[derive(Clone)]
 pub struct Base {
+    /// Threads serving the API, each on its own runtime with its own listener and its own
+    /// upstream pool (`server.worker_threads`, fixed at start; `crate::cores`).
+    pub cores: usize,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
     /// Jobs started through the shim.
@@ -92,6 +97,7 @@ impl Base {
     pub fn new(settings: &Settings) -> Base {
         let c = &settings.config;
         Base {
+            cores: crate::cores::count(c.server.worker_threads),
             metrics: Arc::new(Metrics::new(env!("CARGO_PKG_VERSION"))),
             // Shared through Redis once a runtime hands it the limiter's connection.
             cutoff: Arc::new(tokio::sync::watch::Sender::new(false)),
@@ -115,8 +121,9 @@ pub struct Runtime {
     pub settings: Arc<Settings>,
     /// Per-app limiter.
     pub limiter: RateLimiter,
-    /// Where requests go.
-    pub upstream: UpstreamService,
+    /// Where requests go: one upstream per core ([`Base::cores`]), so a request uses
+    /// pooled connections driven by its own core's runtime.
+    pub upstreams: Arc<PerCore<UpstreamService>>,
     /// Digest of the `[upstream.tls]` files the upstream client was built from: a reload
     /// rebuilds the client when a CA bundle or client certificate changed on disk.
     pub upstream_files: u64,
@@ -130,7 +137,7 @@ impl Runtime {
     /// Build the runtime of `settings`. `env` reads environment variables (the app
     /// secret). `previous` is the runtime being replaced on reload: its limiter is kept
     /// when `[rate_limit]` did not change (a reload must not hand every app a fresh
-    /// burst), and its upstream client when `[upstream]` did not.
+    /// burst), and its upstream clients when `[upstream]` did not.
     pub async fn new(
         settings: Settings,
         base: &Base,
@@ -147,26 +154,28 @@ impl Runtime {
         // One Redis connection for the limiter and the job cache: a reload that changes
         // the Redis settings moves both.
         base.jobs.set_redis(limiter.redis_conn().cloned());
-        // Keep the pooled client (and its warm connections) unless `[upstream]` or one of
-        // its TLS files changed; a new client is swapped in whole with the runtime.
+        // Keep the pooled clients (and their warm connections) unless `[upstream]` or one
+        // of its TLS files changed; new clients are swapped in whole with the runtime.
         let upstream_files = c.upstream.tls.files_digest();
-        let upstream = match previous {
+        let upstreams = match previous {
             Some(p)
                 if p.settings.config.upstream == c.upstream
                     && p.upstream_files == upstream_files =>
             {
-                p.upstream.clone()
+                p.upstreams.clone()
             }
-            _ => upstream::build(
-                &settings,
-                #[cfg(feature = "stub")]
-                &base.stub,
-            )?,
+            _ => Arc::new(PerCore::build(base.cores, |_| {
+                upstream::build(
+                    &settings,
+                    #[cfg(feature = "stub")]
+                    &base.stub,
+                )
+            })?),
         };
         Ok(Runtime {
             settings: Arc::new(settings),
             limiter,
-            upstream,
+            upstreams,
             upstream_files,
             app,
             jwt,
@@ -204,21 +213,38 @@ where
 {
     let base = Base::new(settings);
     let rt = Runtime::new(settings.clone(), &base, |k| std::env::var(k).ok(), None).await?;
-    Ok(assemble(&rt, &base))
+    Ok(assemble(&rt, &base, 0))
 }
 
-/// The stack over `rt` and `base`, in the order of the module doc.
-pub fn assemble<B>(rt: &Runtime, base: &Base) -> ApiService<B>
+/// The stacks over `rt` and `base`, one per core ([`Base::cores`]).
+pub fn assemble_cores<B>(rt: &Runtime, base: &Base) -> PerCore<ApiService<B>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let built = PerCore::build(rt.upstreams.len(), |core| {
+        Ok::<_, Infallible>(assemble(rt, base, core))
+    });
+    match built {
+        Ok(stacks) => stacks,
+        Err(never) => match never {},
+    }
+}
+
+/// The stack over `rt` and `base` for `core` (whose upstream pool it uses), in the order
+/// of the module doc.
+pub fn assemble<B>(rt: &Runtime, base: &Base, core: usize) -> ApiService<B>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
     let c = &rt.settings.config;
+    let upstream = rt.upstreams.get(core).clone();
     let mode = c.legacy.error_status;
     let deadline = c.server.request_timeout;
     let x_request_id = HeaderName::from_static(X_REQUEST_ID);
     let routes = Routes::new(Shared {
-        upstream: rt.upstream.clone(),
+        upstream,
         fixed_headers: rt.settings.upstream_headers.clone().into(),
         metrics: base.metrics.clone(),
         jobs: base.jobs.clone(),

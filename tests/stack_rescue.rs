@@ -9,6 +9,7 @@
 mod harness;
 
 use bk_job_shim::config::{Config, ErrorStatus, Settings};
+use bk_job_shim::cores::PerCore;
 use bk_job_shim::error::UpstreamError;
 use bk_job_shim::stack::{self, ApiService, Base, Runtime};
 use bk_job_shim::upstream::{Reply, UpstreamService};
@@ -41,9 +42,9 @@ async fn stack_with(config: Config, upstream: Option<UpstreamService>) -> ApiSer
     let base = Base::new(&settings);
     let mut rt = Runtime::new(settings, &base, |_| None, None).await.unwrap();
     if let Some(u) = upstream {
-        rt.upstream = u;
+        rt.upstreams = std::sync::Arc::new(PerCore::build(1, |_| Ok::<_, ()>(u.clone())).unwrap());
     }
-    stack::assemble(&rt, &base)
+    stack::assemble(&rt, &base, 0)
 }
 
 fn post(path: &str, body: &Value) -> Request<Full<Bytes>> {

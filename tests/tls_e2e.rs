@@ -49,7 +49,10 @@ async fn https_gateway_with_a_private_ca_over_h2() {
     let pki = Pki::new("e2e-ok");
     let gw = gateway(pki.server(&["localhost"]), None).await;
     let url = format!("https://localhost:{}/api/bk-job/prod", gw.port());
-    let shim = start_shim(https_config(&url, &pki)).await;
+    let mut config = https_config(&url, &pki);
+    // One core, so one upstream pool (each core has its own).
+    config.server.worker_threads = 1;
+    let shim = start_shim(config).await;
     for _ in 0..3 {
         let a = post(shim.addr, EXECUTE, &job()).await;
         assert_eq!(a.code(), 0, "{:?}", a.body);

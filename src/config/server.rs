@@ -40,8 +40,9 @@ pub struct ServerConfig {
     /// Request bodies over 1 MiB buffered and parsed at once; one more is refused at once
     /// (`1306406`, HTTP 503) instead of growing memory.
     pub max_large_bodies: usize,
-    /// Runtime worker threads; 0 = one per CPU. A sidecar sharing a Pod's CPUs often does
-    /// best with 1 (no cross-thread wake-ups).
+    /// Threads serving the API, each with its own runtime, listener (`SO_REUSEPORT`) and
+    /// upstream pool (`crate::cores`); 0 = one per CPU. A sidecar sharing a Pod's CPUs
+    /// often does best with 1. Taken at start only.
     pub worker_threads: usize,
     /// `[server.tls]`: serve the API listener over TLS (certificate re-read on SIGHUP).
     pub tls: crate::tls::ServerTls,

@@ -22,7 +22,7 @@ pub struct UpstreamConfig {
     /// the gateway is closing.
     #[serde(with = "humantime_serde")]
     pub pool_idle_timeout: Duration,
-    /// Idle pooled connections kept per host.
+    /// Idle pooled connections kept per host, per serving core (`server.worker_threads`).
     pub pool_max_idle_per_host: usize,
     /// Fixed headers added to every upstream request (e.g. `X-Bk-Tenant-Id`).
     pub headers: BTreeMap<String, String>,

@@ -202,6 +202,16 @@ pub struct TlsGateway {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Closes a connection whose handshake failed as servers do (nginx's lingering close):
+/// the alert already written, FIN, then what the client still sends is read and dropped
+/// (for at most 2 s), so no reset destroys the alert before the client reads it.
+async fn linger(mut tcp: TcpStream) {
+    let _ = tcp.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let drain = async { while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+}
+
 impl TlsGateway {
     pub async fn start(opts: GatewayOptions) -> TlsGateway {
         let config = Arc::new(server_config(&opts));
@@ -220,9 +230,12 @@ impl TlsGateway {
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, s, r, f) = (acceptor.clone(), s.clone(), r.clone(), f.clone());
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        f.fetch_add(1, Ordering::Relaxed);
-                        return;
+                    let tls = match acceptor.accept(tcp).into_fallible().await {
+                        Ok(tls) => tls,
+                        Err((_, tcp)) => {
+                            f.fetch_add(1, Ordering::Relaxed);
+                            return linger(tcp).await;
+                        }
                     };
                     s.lock().unwrap().push(seen_of(tls.get_ref().1));
                     serve_envelope(tls, r).await;

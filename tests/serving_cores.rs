@@ -1,0 +1,87 @@
+//! The API served per core (`server.worker_threads`, `bk_job_shim::cores`): one thread per
+//! core, all answering on the one address, all stopped by a shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use harness::*;
+use serde_json::json;
+
+/// Names of this process's threads that serve a core (Linux: `/proc/self/task/*/comm`).
+fn core_threads() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| n.starts_with("shim-core-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn three_cores_serve_one_address_and_stop_together() {
+    let mock = MockUpstream::start(Behavior::ok(
+        json!({"job_instance_id": 10000, "job_instance_name": "Test"}),
+    ))
+    .await;
+    let mut config = test_config(&mock.url());
+    config.server.worker_threads = 3;
+    let shim = start_shim(config).await;
+    // A thread names itself as it starts.
+    for _ in 0..100 {
+        if core_threads().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        core_threads(),
+        ["shim-core-0", "shim-core-1", "shim-core-2"]
+    );
+
+    // Each request on a connection of its own: the kernel spreads them over the cores.
+    let body = json!({"bk_app_code": "app", "bk_app_secret": "s", "bk_token": "t",
+                      "bk_biz_id": 1, "bk_job_id": 100});
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..48 {
+        let (addr, body) = (shim.addr, body.clone());
+        calls.spawn(async move { post(addr, "/api/c/compapi/v2/job/execute_job/", &body).await });
+    }
+    while let Some(a) = calls.join_next().await {
+        let a = a.unwrap();
+        assert_eq!(a.body["code"], 0, "{:?}", a.body);
+        assert_eq!(a.body["data"]["job_instance_id"], 10000);
+    }
+    assert_eq!(mock.requests().len(), 48);
+
+    let addr = shim.addr;
+    assert!(shim.shutdown().await, "every core drains");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no core listens after the shutdown"
+    );
+    // The threads end once their runtime is dropped, right after the drain.
+    for _ in 0..100 {
+        if core_threads().is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("serving threads left: {:?}", core_threads());
+}
+
+#[tokio::test]
+async fn one_core_holds_its_port_alone() {
+    let mock = MockUpstream::start(Behavior::status(500, "{}")).await;
+    let mut config = test_config(&mock.url());
+    config.server.worker_threads = 1;
+    let shim = start_shim(config.clone()).await;
+    config.server.listen = shim.addr;
+    config.server.worker_threads = 2;
+    let second = bk_job_shim::app::start_with(config, Default::default()).await;
+    let Err(e) = second else {
+        panic!("a second shim joined the port of a one-core shim");
+    };
+    assert!(e.contains("cannot listen on"), "{e}");
+}
