@@ -17,7 +17,8 @@
 //! Cutoff                the shutdown grace is over: in-flight requests are answered
 //!                       1306201 "outcome unknown" instead of an empty reply
 //! LoadShed              over server.max_in_flight: answered at once 1306429 "busy"
-//! ConcurrencyLimit      (HTTP 503 + Retry-After in gateway mode), never queued
+//! GlobalConcurrencyLimit (HTTP 503 + Retry-After in gateway mode), never queued; its
+//!                       places shared by the stacks of all cores
 //! Timeout               server.request_timeout over everything below, every upstream
 //!                       call of the request included → 1306201
 //! Jwt                   auth.jwt.required: no valid token, no body read
@@ -29,6 +30,10 @@
 //! Routes                drive the upstream calls, answer the legacy reply
 //!   → Upstream          a tower::Service: hyper-util client + timeout + connect retry
 //! ```
+//!
+//! Each serving core has its own stack (`crate::cores`), differing only in the upstream
+//! pool it uses; limits of the process (`server.max_in_flight`, `max_large_bodies`) are
+//! places shared by all of them ([`Places`]).
 //!
 //! [`build`] makes the whole stack from [`Settings`] alone, for in-process tests
 //! (`stack::build(&settings).await?.oneshot(request)`); the server assembles it from
@@ -60,7 +65,9 @@ use bytes::Bytes;
 use http::{HeaderName, Request, Response, header};
 use std::convert::Infallible;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::util::BoxCloneSyncService;
 use tower_http::body::UnsyncBoxBody;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -131,6 +138,28 @@ pub struct Runtime {
     pub app: AppIdentity,
     /// Inbound JWT verification (`auth.jwt.required`).
     pub jwt: Option<JwtVerifier>,
+    /// The places of `server.max_in_flight` and of `server.max_large_bodies`, shared by
+    /// the stacks of all cores (limits of the process, not of a core).
+    pub places: Places,
+}
+
+/// Limits of the whole process that the stacks of the cores share.
+#[derive(Clone)]
+pub struct Places {
+    /// Requests processed at once (`server.max_in_flight`).
+    pub in_flight: Arc<Semaphore>,
+    /// Large bodies buffered at once (`server.max_large_bodies`, at least one).
+    pub large_bodies: Arc<Semaphore>,
+}
+
+impl Places {
+    /// Fresh places for `server`.
+    pub fn of(server: &crate::config::ServerConfig) -> Places {
+        Places {
+            in_flight: Arc::new(Semaphore::new(server.max_in_flight)),
+            large_bodies: Arc::new(Semaphore::new(server.max_large_bodies.max(1))),
+        }
+    }
 }
 
 impl Runtime {
@@ -173,6 +202,7 @@ impl Runtime {
             })?),
         };
         Ok(Runtime {
+            places: Places::of(&settings.config.server),
             settings: Arc::new(settings),
             limiter,
             upstreams,
@@ -269,10 +299,12 @@ where
         .map_result(envelope::rescue(deadline))
         .layer(CutoffLayer::new(base.cutoff.subscribe()))
         .load_shed()
-        .concurrency_limit(c.server.max_in_flight)
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(
+            rt.places.in_flight.clone(),
+        ))
         .timeout(deadline)
         .layer(JwtLayer::new(rt.jwt.clone()))
-        .layer(legacy_body(c, &base.metrics).with_gate(identify.clone()))
+        .layer(legacy_body(rt, &base.metrics).with_gate(identify.clone()))
         .layer(identify)
         .layer(RateLimitLayer::new(
             rt.limiter.clone(),
@@ -284,8 +316,9 @@ where
     BoxCloneSyncService::new(svc)
 }
 
-/// The legacy-body layer of `c`: size and time limits, the JSON budget.
-fn legacy_body(c: &crate::config::Config, metrics: &Arc<Metrics>) -> LegacyBodyLayer {
+/// The legacy-body layer of `rt`: size and time limits, the JSON budget.
+fn legacy_body(rt: &Runtime, metrics: &Arc<Metrics>) -> LegacyBodyLayer {
+    let c = &rt.settings.config;
     LegacyBodyLayer::new(
         c.server.max_body_bytes,
         c.server.body_read_timeout,
@@ -297,6 +330,7 @@ fn legacy_body(c: &crate::config::Config, metrics: &Arc<Metrics>) -> LegacyBodyL
             ..crate::budget::Budget::default()
         },
         c.server.max_large_bodies,
+        rt.places.large_bodies.clone(),
     )
 }
 

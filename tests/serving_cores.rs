@@ -1,5 +1,6 @@
 //! The API served per core (`server.worker_threads`, `bk_job_shim::cores`): one thread per
-//! core, all answering on the one address, all stopped by a shutdown.
+//! core, all answering on the one address, all stopped by a shutdown, under limits of the
+//! whole process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
@@ -28,23 +29,21 @@ async fn three_cores_serve_one_address_and_stop_together() {
     let mut config = test_config(&mock.url());
     config.server.worker_threads = 3;
     let shim = start_shim(config).await;
-    // A thread names itself as it starts. (The other test of this file, which `cargo
-    // test` runs in the same process, starts a shim of one core: `shim-core-0` only.)
-    let ours = |names: &[String]| {
-        ["shim-core-1", "shim-core-2"]
-            .iter()
-            .filter(|n| names.iter().any(|m| m == *n))
-            .count()
-    };
+    // A thread names itself as it starts. (The other tests of this file, which `cargo
+    // test` runs in the same process, start shims of one and two cores: only this one
+    // has a `shim-core-2`.)
+    let ours = |names: &[String]| names.iter().any(|n| n == "shim-core-2");
     for _ in 0..100 {
-        if ours(&core_threads()) == 2 {
+        if ours(&core_threads()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let names = core_threads();
-    assert_eq!(ours(&names), 2, "{names:?}");
-    assert!(names.iter().any(|n| n == "shim-core-0"), "{names:?}");
+    assert!(ours(&names), "{names:?}");
+    for core in ["shim-core-0", "shim-core-1"] {
+        assert!(names.iter().any(|n| n == core), "{names:?}");
+    }
 
     // Each request on a connection of its own: the kernel spreads them over the cores.
     let body = json!({"bk_app_code": "app", "bk_app_secret": "s", "bk_token": "t",
@@ -69,7 +68,7 @@ async fn three_cores_serve_one_address_and_stop_together() {
     );
     // The threads end once their runtime is dropped, right after the drain.
     for _ in 0..100 {
-        if ours(&core_threads()) == 0 {
+        if !ours(&core_threads()) {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -90,4 +89,35 @@ async fn one_core_holds_its_port_alone() {
         panic!("a second shim joined the port of a one-core shim");
     };
     assert!(e.contains("cannot listen on"), "{e}");
+}
+
+#[tokio::test]
+async fn max_in_flight_counts_the_requests_of_every_core() {
+    let mock = MockUpstream::start(Behavior::Delay(
+        std::time::Duration::from_secs(1),
+        Box::new(Behavior::ok(
+            json!({"job_instance_id": 10000, "job_instance_name": "Test"}),
+        )),
+    ))
+    .await;
+    let mut config = test_config(&mock.url());
+    config.server.worker_threads = 2;
+    config.server.max_in_flight = 1;
+    let shim = start_shim(config).await;
+    let body = json!({"bk_app_code": "app", "bk_app_secret": "s", "bk_token": "t",
+                      "bk_biz_id": 1, "bk_job_id": 100});
+    // Twelve connections, spread over both cores (all on one: 1 in 2,048): one place in
+    // all.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (addr, body) = (shim.addr, body.clone());
+        calls.spawn(async move { post(addr, "/api/c/compapi/v2/job/execute_job/", &body).await });
+    }
+    let mut codes = Vec::new();
+    while let Some(a) = calls.join_next().await {
+        codes.push(a.unwrap().code());
+    }
+    codes.sort();
+    assert_eq!(codes[0], 0, "{codes:?}");
+    assert!(codes[1..].iter().all(|c| *c == 1306429), "{codes:?}");
 }

@@ -93,11 +93,12 @@ impl LegacyBodyLayer {
         self
     }
 
-    /// The JSON budget of a body, and how many large bodies may be buffered at once.
-    pub fn with_budget(mut self, budget: Budget, max_large: usize) -> Self {
+    /// The JSON budget of a body, and how many large bodies may be buffered at once:
+    /// `max_large`, the places of `large` (shared by the stacks of the serving cores).
+    pub fn with_budget(mut self, budget: Budget, max_large: usize, large: Arc<Semaphore>) -> Self {
         self.budget = budget;
         self.max_large = max_large.max(1);
-        self.large = Arc::new(Semaphore::new(self.max_large));
+        self.large = large;
         self
     }
 }
