@@ -20,6 +20,23 @@ fn core_threads() -> Vec<String> {
     names
 }
 
+/// `n` execute_job calls at once, each on a connection of its own (so the kernel spreads
+/// them over the cores); their answers in the order they came.
+async fn execute_jobs(addr: std::net::SocketAddr, n: usize) -> Vec<Answer> {
+    let body = json!({"bk_app_code": "app", "bk_app_secret": "s", "bk_token": "t",
+                      "bk_biz_id": 1, "bk_job_id": 100});
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let body = body.clone();
+        calls.spawn(async move { post(addr, "/api/c/compapi/v2/job/execute_job/", &body).await });
+    }
+    let mut answers = Vec::new();
+    while let Some(a) = calls.join_next().await {
+        answers.push(a.unwrap());
+    }
+    answers
+}
+
 #[tokio::test]
 async fn three_cores_serve_one_address_and_stop_together() {
     let mock = MockUpstream::start(Behavior::ok(
@@ -45,16 +62,7 @@ async fn three_cores_serve_one_address_and_stop_together() {
         assert!(names.iter().any(|n| n == core), "{names:?}");
     }
 
-    // Each request on a connection of its own: the kernel spreads them over the cores.
-    let body = json!({"bk_app_code": "app", "bk_app_secret": "s", "bk_token": "t",
-                      "bk_biz_id": 1, "bk_job_id": 100});
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..48 {
-        let (addr, body) = (shim.addr, body.clone());
-        calls.spawn(async move { post(addr, "/api/c/compapi/v2/job/execute_job/", &body).await });
-    }
-    while let Some(a) = calls.join_next().await {
-        let a = a.unwrap();
+    for a in execute_jobs(shim.addr, 48).await {
         assert_eq!(a.body["code"], 0, "{:?}", a.body);
         assert_eq!(a.body["data"]["job_instance_id"], 10000);
     }
@@ -104,19 +112,13 @@ async fn max_in_flight_counts_the_requests_of_every_core() {
     config.server.worker_threads = 2;
     config.server.max_in_flight = 1;
     let shim = start_shim(config).await;
-    let body = json!({"bk_app_code": "app", "bk_app_secret": "s", "bk_token": "t",
-                      "bk_biz_id": 1, "bk_job_id": 100});
     // Twelve connections, spread over both cores (all on one: 1 in 2,048): one place in
     // all.
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..12 {
-        let (addr, body) = (shim.addr, body.clone());
-        calls.spawn(async move { post(addr, "/api/c/compapi/v2/job/execute_job/", &body).await });
-    }
-    let mut codes = Vec::new();
-    while let Some(a) = calls.join_next().await {
-        codes.push(a.unwrap().code());
-    }
+    let mut codes: Vec<i64> = execute_jobs(shim.addr, 12)
+        .await
+        .iter()
+        .map(Answer::code)
+        .collect();
     codes.sort();
     assert_eq!(codes[0], 0, "{codes:?}");
     assert!(codes[1..].iter().all(|c| *c == 1306429), "{codes:?}");
