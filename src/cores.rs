@@ -99,9 +99,11 @@ pub struct Cores {
 }
 
 impl Cores {
-    /// Starts one thread per listener, `shim-core-<n>` (a thread name holds 15 bytes), each running `serve(core,
-    /// listener)` to its end on its own current-thread runtime. Fails, with no thread
-    /// started, when a runtime cannot be built.
+    /// Starts one thread per listener, `shim-core-<n>` (a thread name holds 15 bytes),
+    /// each running `serve(core, listener)` to its end on its own current-thread runtime.
+    /// Every runtime is built before any thread starts; fails when one cannot be, or when
+    /// a thread cannot be started (those already started stop with the caller's shutdown
+    /// signal).
     pub fn spawn<F, Fut>(listeners: Vec<std::net::TcpListener>, serve: F) -> Result<Cores, String>
     where
         F: Fn(usize, tokio::net::TcpListener) -> Fut + Clone + Send + 'static,
