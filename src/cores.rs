@@ -37,6 +37,14 @@ impl<T> PerCore<T> {
         Ok(PerCore { first, rest })
     }
 
+    /// `make(core)` for each of `cores` cores (at least one).
+    pub fn from_fn(cores: usize, mut make: impl FnMut(usize) -> T) -> PerCore<T> {
+        PerCore {
+            first: make(0),
+            rest: (1..cores).map(make).collect(),
+        }
+    }
+
     /// The value of `core`; core 0's for a core out of range.
     pub fn get(&self, core: usize) -> &T {
         core.checked_sub(1)
@@ -169,6 +177,8 @@ mod tests {
             PerCore::build(2, |c| if c == 1 { Err(c) } else { Ok(c) }).unwrap_err(),
             1
         );
+        let made = PerCore::from_fn(2, |core| core + 5);
+        assert_eq!((made.len(), *made.get(0), *made.get(1)), (2, 5, 6));
     }
 
     #[test]

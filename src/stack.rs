@@ -252,13 +252,7 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let built = PerCore::build(rt.upstreams.len(), |core| {
-        Ok::<_, Infallible>(assemble(rt, base, core))
-    });
-    match built {
-        Ok(stacks) => stacks,
-        Err(never) => match never {},
-    }
+    PerCore::from_fn(rt.upstreams.len(), |core| assemble(rt, base, core))
 }
 
 /// The stack over `rt` and `base` for `core` (whose upstream pool it uses), in the order
