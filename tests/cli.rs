@@ -55,6 +55,7 @@ fn example_config_parses_and_sets_every_key() {
         "connect_timeout",
         "pool_idle_timeout",
         "pool_max_idle_per_host",
+        "max_in_flight",
         "[upstream.headers]",
         "proxy",
         "http2",

@@ -1,6 +1,6 @@
 //! The API served per core (`server.worker_threads`, `bk_job_shim::cores`): one thread per
 //! core, all answering on the one address, all stopped by a shutdown, under limits of the
-//! whole process.
+//! whole process; and the per-core limit of exchanges with the gateway.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
@@ -126,3 +126,32 @@ async fn max_in_flight_counts_the_requests_of_every_core() {
     assert!(codes[1..].iter().all(|c| *c == 1306429), "{codes:?}");
 }
 
+#[tokio::test]
+async fn upstream_max_in_flight_makes_the_others_wait_their_turn() {
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = arrivals.clone();
+    let mock = MockUpstream::start_with(move |_| {
+        seen.lock().unwrap().push(std::time::Instant::now());
+        Behavior::Delay(
+            std::time::Duration::from_millis(300),
+            Box::new(Behavior::ok(
+                json!({"job_instance_id": 10000, "job_instance_name": "Test"}),
+            )),
+        )
+    })
+    .await;
+    let mut config = test_config(&mock.url());
+    config.server.worker_threads = 1;
+    config.upstream.max_in_flight = 2;
+    let shim = start_shim(config).await;
+    for a in execute_jobs(shim.addr, 6).await {
+        assert_eq!(a.code(), 0, "{:?}", a.body);
+    }
+    let mut t = arrivals.lock().unwrap().clone();
+    t.sort();
+    assert_eq!(t.len(), 6);
+    // Two at a time: the third and the fifth are sent only once an exchange has ended.
+    let gap = |a: usize, b: usize| t[b].duration_since(t[a]);
+    let wave = std::time::Duration::from_millis(250);
+    assert!(gap(0, 2) >= wave && gap(2, 4) >= wave, "{t:?}");
+}

@@ -24,6 +24,11 @@ pub struct UpstreamConfig {
     pub pool_idle_timeout: Duration,
     /// Idle pooled connections kept per host, per serving core (`server.worker_threads`).
     pub pool_max_idle_per_host: usize,
+    /// Exchanges with the gateway at once, per serving core; a request beyond them waits
+    /// for one to end (within `timeout`) before it is sent. Each HTTP/1.1 exchange holds a
+    /// connection and its buffers (~40 KB): this bounds the connections opened to a slow
+    /// gateway and the shim's memory under many client connections.
+    pub max_in_flight: usize,
     /// Fixed headers added to every upstream request (e.g. `X-Bk-Tenant-Id`).
     pub headers: BTreeMap<String, String>,
     /// Egress proxy (`http://[user:password@]host:port`): connections are tunnelled with
@@ -43,6 +48,7 @@ impl Default for UpstreamConfig {
             connect_timeout: Duration::from_secs(3),
             pool_idle_timeout: Duration::from_secs(30),
             pool_max_idle_per_host: 64,
+            max_in_flight: 64,
             headers: BTreeMap::new(),
             proxy: None,
             http2: crate::tls::Http2Mode::Auto,
@@ -155,6 +161,9 @@ impl UpstreamConfig {
             if d.is_zero() {
                 p.push(format!("{what} must be > 0"));
             }
+        }
+        if !(1..=100_000).contains(&self.max_in_flight) {
+            p.push("upstream.max_in_flight must be between 1 and 100000".to_owned());
         }
         if let Err(e) = self.fixed_headers() {
             p.extend(e);

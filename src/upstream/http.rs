@@ -1,6 +1,7 @@
-//! The real gateway: hyper-util's pooled client (built once per configuration, with a
-//! pool timer — without it `pool_idle_timeout` does nothing), tower's timeout around the
-//! whole exchange, and [`ConnectRetry`].
+//! The real gateway: hyper-util's pooled client (built once per configuration and core,
+//! with a pool timer — without it `pool_idle_timeout` does nothing), tower's timeout
+//! around the whole exchange, tower's concurrency limit (`upstream.max_in_flight`, inside
+//! the timeout: a request waiting for its turn uses up its time), and [`ConnectRetry`].
 
 use super::connector::{Connector, connector};
 use super::{MAX_REPLY_BYTES, Reply, UpstreamService};
@@ -39,6 +40,7 @@ pub fn service(base: &Uri, cfg: &UpstreamConfig) -> Result<UpstreamService, Stri
     let svc = ServiceBuilder::new()
         .map_err(move |e: tower::BoxError| to_upstream_error(e, timeout))
         .timeout(timeout)
+        .concurrency_limit(cfg.max_in_flight)
         .retry(ConnectRetry { left: 1 })
         .service(exchange);
     Ok(BoxCloneSyncService::new(svc))
