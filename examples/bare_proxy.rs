@@ -1,8 +1,9 @@
 //! The floor of the HTTP stack the shim is built on, for `benches/proxy.sh`: hyper's
-//! HTTP/1.1 server and hyper-util's pooled client on a tokio runtime with `WORKERS`
-//! workers, forwarding each request unchanged (method, path, headers, body) to one
-//! upstream and its reply back. Nothing else: no translation, no auth header, no rate
-//! limit, no metrics, no log. What this costs per request is what any proxy on this
+//! HTTP/1.1 server and hyper-util's pooled client, served as the shim serves: `WORKERS`
+//! threads, each with its own current-thread tokio runtime, listener (`SO_REUSEPORT` when
+//! more than one) and upstream pool (the shim's `cores` module). It forwards each request
+//! unchanged (method, path, headers, body) to one upstream and its reply back. Nothing
+//! else: no translation, no auth header, no rate limit, no metrics, no log. What this costs per request is what any proxy on this
 //! stack pays before doing its job; the shim's cost beyond it is its own.
 //!
 //!     cargo run --release --example bare_proxy -- 127.0.0.1:8081 127.0.0.1:8080
@@ -18,6 +19,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
+use bk_job_shim::cores::{self, Cores};
+
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -32,18 +35,20 @@ fn main() -> Result<(), Error> {
     };
     let listen: SocketAddr = listen.parse()?;
     let workers = std::env::var("WORKERS").map_or(Ok(1), |w| w.parse())?;
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
+    let listeners = cores::bind(listen, cores::count(workers))?;
+    let serving = Cores::spawn(listeners, move |_core, listener| {
+        serve(listener, upstream.clone())
+    })?;
+    tokio::runtime::Builder::new_current_thread()
         .build()?
-        .block_on(serve(listen, upstream))
+        .block_on(serving.join());
+    Ok(())
 }
 
-async fn serve(listen: SocketAddr, upstream: String) -> Result<(), Error> {
-    let listener = TcpListener::bind(listen).await?;
+/// One core's accept loop, with the core's own pool; ends when accepting fails.
+async fn serve(listener: TcpListener, upstream: String) -> bool {
     let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
-    loop {
-        let (stream, _) = listener.accept().await?;
+    while let Ok((stream, _)) = listener.accept().await {
         let _ = stream.set_nodelay(true);
         let (client, upstream) = (client.clone(), upstream.clone());
         tokio::spawn(async move {
@@ -53,6 +58,7 @@ async fn serve(listen: SocketAddr, upstream: String) -> Result<(), Error> {
                 .await;
         });
     }
+    false
 }
 
 /// One request, read whole, sent on a pooled connection; the reply read whole and
