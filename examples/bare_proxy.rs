@@ -3,8 +3,9 @@
 //! threads, each with its own current-thread tokio runtime, listener (`SO_REUSEPORT` when
 //! more than one) and upstream pool (the shim's `cores` module). It forwards each request
 //! unchanged (method, path, headers, body) to one upstream and its reply back. Nothing
-//! else: no translation, no auth header, no rate limit, no metrics, no log. What this costs per request is what any proxy on this
-//! stack pays before doing its job; the shim's cost beyond it is its own.
+//! else: no translation, no auth header, no rate limit, no metrics, no log. What this
+//! costs per request is what any proxy on this stack pays before doing its job; the
+//! shim's cost beyond it is its own.
 //!
 //!     cargo run --release --example bare_proxy -- 127.0.0.1:8081 127.0.0.1:8080
 

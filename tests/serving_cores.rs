@@ -155,3 +155,30 @@ async fn upstream_max_in_flight_makes_the_others_wait_their_turn() {
     let wave = std::time::Duration::from_millis(250);
     assert!(gap(0, 2) >= wave && gap(2, 4) >= wave, "{t:?}");
 }
+
+#[tokio::test]
+async fn the_wait_for_an_upstream_turn_counts_against_the_upstream_timeout() {
+    let mock = MockUpstream::start(Behavior::Delay(
+        std::time::Duration::from_millis(700),
+        Box::new(Behavior::ok(
+            json!({"job_instance_id": 10000, "job_instance_name": "Test"}),
+        )),
+    ))
+    .await;
+    let mut config = test_config(&mock.url());
+    config.server.worker_threads = 1;
+    config.upstream.max_in_flight = 1;
+    config.upstream.timeout = std::time::Duration::from_secs(1);
+    let shim = start_shim(config).await;
+    // One is answered after 0.7 s; the other waits 0.7 s for its turn and would need
+    // 0.7 s more: its 1 s are up first.
+    let mut answers = execute_jobs(shim.addr, 2).await;
+    answers.sort_by_key(Answer::code);
+    assert_eq!(answers[0].code(), 0, "{:?}", answers[0].body);
+    let late = &answers[1].body;
+    assert_eq!(late["code"], 1306201, "{late:?}");
+    assert!(
+        late["message"].as_str().unwrap().contains("timed out"),
+        "{late:?}"
+    );
+}

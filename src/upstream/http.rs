@@ -37,12 +37,16 @@ pub fn service(base: &Uri, cfg: &UpstreamConfig) -> Result<UpstreamService, Stri
         base: base.to_string().trim_end_matches('/').to_owned(),
     };
     let timeout = cfg.timeout;
-    let svc = ServiceBuilder::new()
-        .map_err(move |e: tower::BoxError| to_upstream_error(e, timeout))
-        .timeout(timeout)
+    let limited = ServiceBuilder::new()
         .concurrency_limit(cfg.max_in_flight)
         .retry(ConnectRetry { left: 1 })
         .service(exchange);
+    // The limit's wait happens in `poll_ready`, which tower's timeout does not time:
+    // `oneshot` makes the wait part of the call the timeout covers.
+    let svc = ServiceBuilder::new()
+        .map_err(move |e: tower::BoxError| to_upstream_error(e, timeout))
+        .timeout(timeout)
+        .service_fn(move |req| limited.clone().oneshot(req));
     Ok(BoxCloneSyncService::new(svc))
 }
 
