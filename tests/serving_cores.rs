@@ -37,6 +37,16 @@ async fn execute_jobs(addr: std::net::SocketAddr, n: usize) -> Vec<Answer> {
     answers
 }
 
+/// The gateway's answer to a job start, after `ms` milliseconds.
+fn job_started_after(ms: u64) -> Behavior {
+    Behavior::Delay(
+        std::time::Duration::from_millis(ms),
+        Box::new(Behavior::ok(
+            json!({"job_instance_id": 10000, "job_instance_name": "Test"}),
+        )),
+    )
+}
+
 #[tokio::test]
 async fn three_cores_serve_one_address_and_stop_together() {
     let mock = MockUpstream::start(Behavior::ok(
@@ -103,13 +113,7 @@ async fn one_core_holds_its_port_alone() {
 
 #[tokio::test]
 async fn max_in_flight_counts_the_requests_of_every_core() {
-    let mock = MockUpstream::start(Behavior::Delay(
-        std::time::Duration::from_secs(1),
-        Box::new(Behavior::ok(
-            json!({"job_instance_id": 10000, "job_instance_name": "Test"}),
-        )),
-    ))
-    .await;
+    let mock = MockUpstream::start(job_started_after(1000)).await;
     let mut config = test_config(&mock.url());
     config.server.worker_threads = 2;
     config.server.max_in_flight = 1;
@@ -132,12 +136,7 @@ async fn upstream_max_in_flight_makes_the_others_wait_their_turn() {
     let seen = arrivals.clone();
     let mock = MockUpstream::start_with(move |_| {
         seen.lock().unwrap().push(std::time::Instant::now());
-        Behavior::Delay(
-            std::time::Duration::from_millis(300),
-            Box::new(Behavior::ok(
-                json!({"job_instance_id": 10000, "job_instance_name": "Test"}),
-            )),
-        )
+        job_started_after(300)
     })
     .await;
     let mut config = test_config(&mock.url());
@@ -158,13 +157,7 @@ async fn upstream_max_in_flight_makes_the_others_wait_their_turn() {
 
 #[tokio::test]
 async fn the_wait_for_an_upstream_turn_counts_against_the_upstream_timeout() {
-    let mock = MockUpstream::start(Behavior::Delay(
-        std::time::Duration::from_millis(700),
-        Box::new(Behavior::ok(
-            json!({"job_instance_id": 10000, "job_instance_name": "Test"}),
-        )),
-    ))
-    .await;
+    let mock = MockUpstream::start(job_started_after(700)).await;
     let mut config = test_config(&mock.url());
     config.server.worker_threads = 1;
     config.upstream.max_in_flight = 1;
