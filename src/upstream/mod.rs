@@ -2,7 +2,8 @@
 //! URI is a path + query such as `/api/v3/execute_job_plan`), a complete [`Reply`] out.
 //!
 //! * [`http`]: the pooled hyper-util client over the connector of [`connector`], with
-//!   tower's timeout (`upstream.timeout`, the whole exchange) and a retry policy that
+//!   tower's timeout (`upstream.timeout`, the whole exchange, a wait for a turn under
+//!   `upstream.max_in_flight` included) and a retry policy that
 //!   retries only a failed connect (nothing was sent), once. A request that reached the
 //!   upstream is never retried: an execution must not run twice.
 //! * `stub` (cargo feature `stub`, on by default): the built-in emulator, chosen only
