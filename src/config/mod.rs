@@ -305,6 +305,7 @@ listen = "127.0.0.1:8080"
 bogus = 1
 [upstream]
 url = "ftp://x"
+max_in_flight = 0
 headers = { "X-Bk-Tenant-Id" = "t", "Content-Length" = "1" }
 [legacy]
 timezone = "Mars/Base"
@@ -323,7 +324,8 @@ a = 1
         assert!(all.contains("Mars/Base"), "{all}");
         assert!(all.contains("period") && all.contains("tokens"), "{all}");
         assert!(all.contains("Content-Length"), "{all}");
-        assert_eq!(errs.0.len(), 6, "{all}");
+        assert!(all.contains("upstream.max_in_flight"), "{all}");
+        assert_eq!(errs.0.len(), 7, "{all}");
         let userinfo = Config::from_toml_str("[upstream]\nurl = \"http://u:pw@h/api\"\n", env(&[]));
         let msg = userinfo.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("credentials") && !msg.contains("pw"), "{msg}");
