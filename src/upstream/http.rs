@@ -34,7 +34,7 @@ pub fn service(base: &Uri, cfg: &UpstreamConfig) -> Result<UpstreamService, Stri
         .build(connector(cfg, https)?);
     let exchange = Exchange {
         client,
-        base: base.to_string().trim_end_matches('/').to_owned(),
+        base: base.to_string().trim_end_matches('/').into(),
     };
     let timeout = cfg.timeout;
     let limited = ServiceBuilder::new()
@@ -94,7 +94,8 @@ impl Failed {
 #[derive(Clone)]
 pub struct Exchange {
     client: Client<Connector, Full<Bytes>>,
-    base: String,
+    /// Shared: the stack is cloned for every exchange (twice, with the limit's `oneshot`).
+    base: std::sync::Arc<str>,
 }
 
 impl Service<Request<Bytes>> for Exchange {
