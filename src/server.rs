@@ -6,7 +6,10 @@
 //! a `GracefulShutdown`. Over `limits.max_connections` open connections a new one is
 //! closed at once. When `shutdown` resolves the listener is closed (new connections are
 //! refused), idle keep-alive connections are closed, and in-flight requests get
-//! `limits.grace` to finish. Each request carries its [`Peer`] address as an extension.
+//! `limits.grace` to finish. A request in flight is not cancelled when its client shuts
+//! its side of the connection: it runs to its end (bounded by `server.request_timeout`)
+//! and the reply is written if the client still reads. Each request carries its [`Peer`]
+//! address as an extension.
 //! [`serve_with`] does the same over TLS (`[server.tls]`), with a cut-off and with the
 //! connection places shared between the listeners of the cores (`crate::cores`).
 
@@ -153,7 +156,12 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        // A request is carried to its end even when the client shuts its side (or goes
+        // away) meanwhile: a job start that reached the gateway is answered and logged,
+        // never dropped midway. It also spares the second read buffer hyper would hold
+        // per request in flight to watch for that end-of-file (BENCHMARKS.md, Memory).
+        .half_close(true);
     let mut shutdown = std::pin::pin!(shutdown);
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         let Ok(slot) = slots.clone().try_acquire_owned() else {

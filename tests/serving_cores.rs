@@ -1,6 +1,7 @@
 //! The API served per core (`server.worker_threads`, `bk_job_shim::cores`): one thread per
 //! core, all answering on the one address, all stopped by a shutdown, under limits of the
-//! whole process; and the per-core limit of exchanges with the gateway.
+//! whole process; the per-core limit of exchanges with the gateway; and a request carried
+//! to its end when its client half-closes the connection.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
@@ -174,4 +175,37 @@ async fn the_wait_for_an_upstream_turn_counts_against_the_upstream_timeout() {
         late["message"].as_str().unwrap().contains("timed out"),
         "{late:?}"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_still_gets_the_reply() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = MockUpstream::start(job_started_after(300)).await;
+    let shim = start_shim(test_config(&mock.url())).await;
+    let body = json!({"bk_app_code": "app", "bk_app_secret": "s", "bk_token": "t",
+                      "bk_biz_id": 1, "bk_job_id": 100})
+    .to_string();
+    let mut conn = tokio::net::TcpStream::connect(shim.addr).await.unwrap();
+    let request = format!(
+        "POST /api/c/compapi/v2/job/execute_job/ HTTP/1.1\r\nhost: shim\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    // Nothing more will be sent (FIN) while the gateway takes 300 ms to answer.
+    conn.shutdown().await.unwrap();
+    let mut reply = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        conn.read_to_string(&mut reply),
+    )
+    .await
+    .expect("the reply, then the close")
+    .unwrap();
+    let (head, json) = reply.split_once("\r\n\r\n").expect("a whole reply");
+    assert!(head.starts_with("HTTP/1.1 200"), "{reply}");
+    let legacy: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(legacy["code"], 0, "{legacy}");
+    assert_eq!(legacy["data"]["job_instance_id"], 10000, "{legacy}");
+    assert_eq!(mock.requests().len(), 1);
 }
