@@ -61,8 +61,19 @@ fi
 export PATH="$PATH:/usr/sbin"
 
 if [ "$PROFILE" = release ]; then
-  cargo build --locked --release -q --bin bk-job-shim --example bare_proxy
-  BIN=target/release/bk-job-shim; FLOOR=target/release/examples/bare_proxy
+  # Built as deploy/Dockerfile builds the image: relative relocations packed where the
+  # C library supports it (glibc >= 2.36), in a target directory of its own (other flags
+  # than a plain release build, which they would otherwise rebuild each time).
+  image_flags=""
+  glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
+  if [ -n "$glibc" ] && [ "$(printf '%s\n2.36\n' "$glibc" | sort -V | head -1)" = 2.36 ]; then
+    image_flags="-C link-arg=-Wl,-z,pack-relative-relocs"
+  else
+    echo "glibc ${glibc:-absent} < 2.36: built without the image's packed relocations"
+  fi
+  CARGO_TARGET_DIR=target/image RUSTFLAGS="$image_flags" \
+    cargo build --locked --release -q --bin bk-job-shim --example bare_proxy
+  BIN=target/image/release/bk-job-shim; FLOOR=target/image/release/examples/bare_proxy
 else
   # The development binary `cargo test` builds (with the dev-dependencies' features, so a
   # `cargo build` would compile every crate again): free right after the test run.
