@@ -233,7 +233,9 @@ fn stub_gateway(
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!(%listen, "stub bk-job gateway listening");
+        // The bound address, so `--listen 127.0.0.1:0` tells its caller where it is.
+        let addr = listener.local_addr().map_or(listen, |a| a);
+        tracing::info!(%addr, "stub bk-job gateway listening");
         let stub = std::sync::Arc::new(crate::stub::StubGateway::new(options));
         match crate::stub::serve(listener, stub, crate::shutdown::terminate()).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -189,28 +189,39 @@ fn translate_steps_policy_flag() {
 
 #[tokio::test]
 async fn standalone_stub_gateway_serves_a_shim() {
-    let port = harness::refused_port().port();
+    use tokio::io::AsyncBufReadExt;
+    // Port 0 and the bound address from its log: a port picked beforehand can be taken by
+    // a parallel test before the stub binds it.
     let mut stub = tokio::process::Command::new(env!("CARGO_BIN_EXE_bk-job-shim"))
         .args([
+            "--log-format",
+            "json",
             "stub-gateway",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--run-time",
             "0s",
         ])
-        .stderr(Stdio::null())
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let mut lines = tokio::io::BufReader::new(stub.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let logged: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(logged["message"], "stub bk-job gateway listening", "{line}");
+    let port = logged["addr"]
+        .as_str()
+        .unwrap()
+        .parse::<std::net::SocketAddr>()
+        .unwrap()
+        .port();
+    assert_ne!(port, 0, "{line}");
     let shim = harness::start_shim(harness::test_config(&format!(
         "http://127.0.0.1:{port}/api/bk-job/prod"
     )))
