@@ -22,7 +22,9 @@
 # nginx worker_processes, haproxy nbthread, shim server.worker_threads, the bare hyper
 # proxy's tokio workers), UPSTREAM_WORKERS (1), PROXY_CPUS / LOAD_CPUS (taskset CPU lists:
 # the proxy under test, and wrk + upstream; unset = unpinned), PROFILE (release; debug in
-# --smoke).
+# --smoke), LOADS_256 (1: consecutive loads of the shim, then of the bare proxy, at 256
+# connections; more show where the peak settles in one process, the steady state;
+# ROUNDS=0 skips the timed rounds).
 #
 # The upstream is nginx answering fixed bk-job v3 replies. The shim receives the legacy
 # call and translates it (legacy → v3 request, v3 reply → legacy envelope); direct, nginx,
@@ -42,6 +44,7 @@ CONNS=${CONNS:-64}
 WORKERS=${WORKERS:-1}
 UPSTREAM_WORKERS=${UPSTREAM_WORKERS:-1}
 PROFILE=${PROFILE:-release}
+LOADS_256=${LOADS_256:-1}
 
 die() { echo "proxy.sh: FAILED: $*" >&2; exit 1; }
 
@@ -444,8 +447,9 @@ for r in $(seq "$ROUNDS"); do
   done
   ORDER=("${ORDER[@]:1}" "${ORDER[0]}") # rotate: each path takes each slot in turn
 done
-load 0 exec_1k5 shim 256 $((DURATION > 2 ? DURATION : 2)) >/dev/null
-load 0 exec_1k5 hyper 256 $((DURATION > 2 ? DURATION : 2)) >/dev/null
+for p in shim hyper; do
+  for _ in $(seq "$LOADS_256"); do load 0 exec_1k5 $p 256 $((DURATION > 2 ? DURATION : 2)) >/dev/null; done
+done
 kill -0 $SHIM_PID $SHIMS_PID $NGX_PID $HAP_PID $HYP_PID || die "a proxy died under load"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -455,10 +459,10 @@ from collections import defaultdict
 path, clk, conns, dur = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 rows = [l.rstrip("\n").split("\t") for l in open(path)]
 by = defaultdict(list)
-rss = {}
+rss, rss256 = {}, defaultdict(list)
 for r, call, p, c, n, rps, p50, p99, ticks, kib, sockerr in rows:
     if r == "0":
-        rss[p, 256] = int(kib)
+        rss256[p].append(int(kib) / 1024)
         continue
     by[call, p].append(dict(round=int(r), n=int(n), rps=float(rps), p50=float(p50),
                             p99=float(p99), cpu=int(ticks) * 1e6 / clk / int(n),
@@ -467,10 +471,11 @@ for r, call, p, c, n, rps, p50, p99, ticks, kib, sockerr in rows:
         rss[p, 64] = max(rss.get((p, 64), 0), int(kib))
 med = lambda xs: st.median(xs)
 spread = lambda xs: f"{min(xs):.2f}–{max(xs):.2f}"
-print(f"\n{conns} connections, {dur} s per load, median over rounds (CPU: the proxy's "
-      f"processes only)")
-print(f"| call | path | req/s | p50 ms | p99 ms | CPU µs/req |\n|---|---|---|---|---|---|")
 calls = sorted({c for c, _ in by}, key=["exec_1k5", "exec_200h", "status"].index)
+if calls:
+    print(f"\n{conns} connections, {dur} s per load, median over rounds (CPU: the proxy's "
+          f"processes only)")
+    print(f"| call | path | req/s | p50 ms | p99 ms | CPU µs/req |\n|---|---|---|---|---|---|")
 for call in calls:
     for p in ("direct", "nginx", "haproxy", "hyper", "shim", "nginx_tls", "shim_tls"):
         xs = by[call, p]
@@ -479,7 +484,8 @@ for call in calls:
         note = f" ({err} socket errors)" if err else ""
         print(f"| {call} | {p} | {med([x['rps'] for x in xs]):,.0f}{note} | "
               f"{med([x['p50'] for x in xs]):.2f} | {med([x['p99'] for x in xs]):.2f} | {cpu} |")
-print("\nratios of req/s, per round paired (median, min–max):")
+if calls:
+    print("\nratios of req/s, per round paired (median, min–max):")
 for call in calls:
     line = []
     for shim, base in (("shim", "nginx"), ("shim", "haproxy"), ("shim", "direct"),
@@ -490,7 +496,10 @@ for call in calls:
     print(f"  {call}: " + ", ".join(line))
 print()
 for p in ("shim", "hyper"):
-    print(f"{p} RSS under load: "
-          f"{rss.get((p, 64), 0) / 1024:.1f} MiB at {conns} connections, "
-          f"{rss.get((p, 256), 0) / 1024:.1f} MiB at 256 connections")
+    at256 = rss256[p] or [0]
+    at64 = f"{rss[p, 64] / 1024:.1f} MiB at {conns} connections, " if (p, 64) in rss else ""
+    print(f"{p} RSS under load: {at64}{at256[0]:.1f} MiB at 256 connections")
+    if len(at256) > 1:
+        print(f"  peak of each of {len(at256)} consecutive loads at 256 connections: "
+              + ", ".join(f"{x:.1f}" for x in at256) + " MiB")
 PY

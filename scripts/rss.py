@@ -3,6 +3,7 @@
 comes back afterwards. Standard library only.
 
     scripts/rss.py [--bin target/release/bk-job-shim] [--concurrency 20] [--idle 60]
+                   [--worker-threads N]
 
 Starts the shim with the default limits (only ports, upstream and log level set) in front
 of a trivial upstream, measures idle RSS, sends `concurrency` bodies just under
@@ -96,6 +97,8 @@ def main():
     ap.add_argument("--bin", default="target/release/bk-job-shim")
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--idle", type=int, default=60)
+    ap.add_argument("--worker-threads", type=int, default=0,
+                    help="server.worker_threads (0, the default: one per CPU)")
     a = ap.parse_args()
     up_port, port, admin = free_port(), free_port(), free_port()
     up = ThreadingHTTPServer(("127.0.0.1", up_port), Upstream)
@@ -104,6 +107,7 @@ def main():
     cfg = os.path.join(tempfile.mkdtemp(), "shim.toml")
     with open(cfg, "w") as f:
         f.write(f'[server]\nlisten = "127.0.0.1:{port}"\nadmin_listen = "127.0.0.1:{admin}"\n'
+                f'worker_threads = {a.worker_threads}\n'
                 f'[upstream]\nurl = "http://127.0.0.1:{up_port}"\n[log]\nfilter = "error"\n'
                 '[auth]\nallowed_apps = ["allowed"]\n')
     shim = subprocess.Popen([a.bin, "serve", "--config", cfg],
