@@ -172,6 +172,10 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
         }
     };
     rt.block_on(async move {
+        // Handlers first: a signal sent as soon as the listeners answer must find them.
+        let terminated = crate::shutdown::terminate();
+        #[cfg(unix)]
+        let hangups = crate::shutdown::hangups();
         let running = match app::start_with(config, source).await {
             Ok(r) => r,
             Err(e) => {
@@ -181,7 +185,7 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
         };
         let running = std::sync::Arc::new(tokio::sync::Mutex::new(Some(running)));
         #[cfg(unix)]
-        if let Some(mut hup) = crate::shutdown::hangups() {
+        if let Some(mut hup) = hangups {
             let r = running.clone();
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
@@ -192,7 +196,7 @@ fn serve(source: ConfigSource, log_format: Option<LogFormat>) -> ExitCode {
                 }
             });
         }
-        crate::shutdown::terminate().await;
+        terminated.await;
         let taken = running.lock().await.take();
         match taken {
             // A drain cut short by the grace period says so in the exit status.
@@ -226,6 +230,7 @@ fn stub_gateway(
         }
     };
     rt.block_on(async move {
+        let terminated = crate::shutdown::terminate();
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -237,7 +242,7 @@ fn stub_gateway(
         let addr = listener.local_addr().map_or(listen, |a| a);
         tracing::info!(%addr, "stub bk-job gateway listening");
         let stub = std::sync::Arc::new(crate::stub::StubGateway::new(options));
-        match crate::stub::serve(listener, stub, crate::shutdown::terminate()).await {
+        match crate::stub::serve(listener, stub, terminated).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("bk-job-shim: stub gateway failed: {e}");

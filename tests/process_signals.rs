@@ -1,6 +1,7 @@
 //! The real binary under real signals: SIGTERM drains in-flight requests and exits 0,
 //! or, when the grace ends first, answers them "outcome unknown" and exits 75;
-//! SIGHUP reloads the configuration; logs never contain secrets.
+//! SIGHUP reloads the configuration; signals sent as soon as the shim listens are
+//! handled; logs never contain secrets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
@@ -210,6 +211,34 @@ async fn sighup_reloads_and_bad_config_keeps_the_old_one() {
     );
     p.signal("TERM");
     assert!(p.child.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+async fn signals_sent_as_soon_as_the_shim_listens_are_handled() {
+    let mock = MockUpstream::start(Behavior::ok(json!({}))).await;
+    let cfg = temp_file("shim.toml", &config_text(&mock.url(), ""));
+    let mut p = ShimProcess::start(&cfg, &[]).await;
+    // At once after the "listening" line: the handlers were installed before it.
+    p.signal("HUP");
+    let mut reloaded = false;
+    for _ in 0..200 {
+        if p.logs().contains("configuration reloaded") {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(reloaded, "SIGHUP not handled:\n{}", p.logs());
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "the shim is still running"
+    );
+    p.signal("TERM");
+    let exit = tokio::time::timeout(Duration::from_secs(15), p.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "a graceful exit: {exit:?}");
 }
 
 #[tokio::test]
