@@ -472,28 +472,27 @@ for r, call, p, c, n, rps, p50, p99, ticks, kib, sockerr in rows:
 med = lambda xs: st.median(xs)
 spread = lambda xs: f"{min(xs):.2f}–{max(xs):.2f}"
 calls = sorted({c for c, _ in by}, key=["exec_1k5", "exec_200h", "status"].index)
-if calls:
+if calls:  # none with ROUNDS=0: memory only
     print(f"\n{conns} connections, {dur} s per load, median over rounds (CPU: the proxy's "
           f"processes only)")
     print(f"| call | path | req/s | p50 ms | p99 ms | CPU µs/req |\n|---|---|---|---|---|---|")
-for call in calls:
-    for p in ("direct", "nginx", "haproxy", "hyper", "shim", "nginx_tls", "shim_tls"):
-        xs = by[call, p]
-        cpu = "–" if p == "direct" else f"{med([x['cpu'] for x in xs]):.1f}"
-        err = sum(x["err"] for x in xs)
-        note = f" ({err} socket errors)" if err else ""
-        print(f"| {call} | {p} | {med([x['rps'] for x in xs]):,.0f}{note} | "
-              f"{med([x['p50'] for x in xs]):.2f} | {med([x['p99'] for x in xs]):.2f} | {cpu} |")
-if calls:
+    for call in calls:
+        for p in ("direct", "nginx", "haproxy", "hyper", "shim", "nginx_tls", "shim_tls"):
+            xs = by[call, p]
+            cpu = "–" if p == "direct" else f"{med([x['cpu'] for x in xs]):.1f}"
+            err = sum(x["err"] for x in xs)
+            note = f" ({err} socket errors)" if err else ""
+            print(f"| {call} | {p} | {med([x['rps'] for x in xs]):,.0f}{note} | "
+                  f"{med([x['p50'] for x in xs]):.2f} | {med([x['p99'] for x in xs]):.2f} | {cpu} |")
     print("\nratios of req/s, per round paired (median, min–max):")
-for call in calls:
-    line = []
-    for shim, base in (("shim", "nginx"), ("shim", "haproxy"), ("shim", "direct"),
-                       ("shim", "hyper"), ("hyper", "nginx"), ("shim_tls", "nginx_tls"),
-                       ("shim_tls", "shim")):
-        rs = [s["rps"] / b["rps"] for s, b in zip(by[call, shim], by[call, base])]
-        line.append(f"{shim}/{base} {med(rs):.2f} ({spread(rs)})")
-    print(f"  {call}: " + ", ".join(line))
+    for call in calls:
+        line = []
+        for shim, base in (("shim", "nginx"), ("shim", "haproxy"), ("shim", "direct"),
+                           ("shim", "hyper"), ("hyper", "nginx"), ("shim_tls", "nginx_tls"),
+                           ("shim_tls", "shim")):
+            rs = [s["rps"] / b["rps"] for s, b in zip(by[call, shim], by[call, base])]
+            line.append(f"{shim}/{base} {med(rs):.2f} ({spread(rs)})")
+        print(f"  {call}: " + ", ".join(line))
 print()
 for p in ("shim", "hyper"):
     at256 = rss256[p] or [0]
