@@ -104,6 +104,11 @@ fn other_forms_are_left_to_the_general_reading() {
         json!({"id": 1, "target_server": {"ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1"}]}}),
         json!({"id": 1, "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1", "bk_host_id": 3}]}),
         json!({"id": 1, "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.256"}]}),
+        // An item as an array: a derived struct would read it as its fields in order.
+        json!({"id": 1, "ip_list": [[0, "10.0.0.1"]]}),
+        // Escapes, and padding past the longest address, are left to the general reading.
+        json!({"id": 1, "ip_list": [{"bk_cloud_id": 0, "ip": "10.0.0.1\n"}]}),
+        json!({"id": 1, "ip_list": [{"bk_cloud_id": 0, "ip": "   10.0.0.1     "}]}),
         json!({"id": 0, "value": "x"}),
         json!({"value": "x"}),
         json!({"id": 1, "custom_query_id": [" "]}),

@@ -5,11 +5,13 @@
 //! callback allow-list, `job_plan_id` for the job memory) are found by a scan of the top
 //! level of the text that skips nested values without decoding them.
 
+use super::write::WriteJson;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// A JSON request body, always the output of `serde_json`'s serializer.
+/// A JSON request body, always the output of `serde_json`'s serializer or of a
+/// [`WriteJson`] writer (which writes the same bytes).
 #[derive(Debug, Clone)]
 pub struct JsonBody(String);
 
@@ -24,6 +26,18 @@ impl JsonBody {
         let mut buf = Vec::with_capacity(ENCODE_CAPACITY);
         serde_json::to_writer(&mut buf, model)?;
         // `serde_json` writes UTF-8 only.
+        String::from_utf8(buf)
+            .map(Self)
+            .map_err(<serde_json::Error as serde::ser::Error>::custom)
+    }
+
+    /// Write `model` with its hand writer (the hot v3 bodies: a fraction of the
+    /// instructions `encode` spends on the same text).
+    pub(crate) fn write(model: &impl WriteJson) -> Result<Self, serde_json::Error> {
+        let mut buf = Vec::with_capacity(ENCODE_CAPACITY);
+        model.write_json(&mut buf);
+        // UTF-8 by construction (ASCII literals and `str`s, escaped as `serde_json`
+        // does); checked once, without `unsafe`, at a fraction of the cost of writing.
         String::from_utf8(buf)
             .map(Self)
             .map_err(<serde_json::Error as serde::ser::Error>::custom)

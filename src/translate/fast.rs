@@ -13,6 +13,7 @@
 //! translated from its tree; `tests/translate_fast.rs` checks this property.
 
 use super::Route;
+use super::fast_ip::FastIp;
 use super::model::{LegacyGlobalVar, LegacyHostTarget, LegacyIp};
 use super::validate;
 use crate::budget::{Budget, Shape, Shaped, parse_split};
@@ -78,11 +79,8 @@ pub fn fast_execute_script_params(
     if bytes.len() > FAST_MAX_BYTES {
         return None;
     }
-    let split = parse_split::<IpList<'_>>(bytes, budget, "ip_list")?;
-    let ip_list = match split.typed {
-        Some(ips) => Some(legacy_ips(ips.0)?),
-        None => None,
-    };
+    let split = parse_split::<IpList>(bytes, budget, "ip_list")?;
+    let ip_list = split.typed.map(|list| legacy_ips(list.0));
     Some((
         split.rest,
         Typed {
@@ -95,7 +93,7 @@ pub fn fast_execute_script_params(
 /// An `ip_list` array.
 #[derive(Deserialize)]
 #[serde(transparent)]
-struct IpList<'a>(#[serde(borrow)] Capped<Ip<'a>>);
+struct IpList(Hosts);
 
 /// The `global_vars` array.
 #[derive(Deserialize)]
@@ -111,8 +109,7 @@ struct GlobalVar<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     value: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    ip_list: Option<Capped<Ip<'a>>>,
+    ip_list: Option<Hosts>,
     #[serde(borrow)]
     custom_query_id: Option<Capped<Cow<'a, str>>>,
 }
@@ -120,16 +117,14 @@ struct GlobalVar<'a> {
 /// Members of [`GlobalVar`] (its widest object).
 const VAR_MEMBERS: usize = 5;
 
-/// An `ip_list[]` item.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Ip<'a> {
-    bk_cloud_id: i64,
-    #[serde(borrow)]
-    ip: Cow<'a, str>,
-}
+/// A host list (`ip_list`), each item read and validated as it is deserialized
+/// ([`FastIp`]): a list the validator would refuse fails to deserialize (the fast
+/// reading gives up). No `ip` text in it is longer than
+/// [`MAX_IP_TEXT`](super::fast_ip::MAX_IP_TEXT), within
+/// [`LONGEST_KEY`], so the list's strings never raise its shape's longest string.
+type Hosts = Capped<FastIp>;
 
-/// Values of one [`Ip`] in a tree: the object and its two members.
+/// Values of one host in a tree: the object and its two members.
 const IP_VALUES: usize = 3;
 
 /// The longest key of the models (`custom_query_id`).
@@ -153,10 +148,7 @@ impl GlobalVar<'_> {
         if name.is_none() && self.id.is_none_or(|i| i < 1) {
             return None;
         }
-        let ip_list = match self.ip_list {
-            Some(ips) => Some(legacy_ips(ips)?),
-            None => None,
-        };
+        let ip_list = self.ip_list.map(legacy_ips);
         let custom_query_id = match self.custom_query_id {
             Some(ids) => Some(ids.0.iter().map(|id| group_id(id)).collect::<Option<_>>()?),
             None => None,
@@ -179,7 +171,6 @@ impl GlobalVar<'_> {
         let strings = [self.name.as_deref(), self.value.as_deref()]
             .into_iter()
             .flatten()
-            .chain(self.ip_list.iter().flat_map(|l| &l.0).map(|ip| &*ip.ip))
             .chain(
                 self.custom_query_id
                     .iter()
@@ -197,15 +188,6 @@ impl GlobalVar<'_> {
             array_len: ips.max(ids).max(VAR_MEMBERS),
             string_bytes: strings.max(LONGEST_KEY),
         }
-    }
-}
-
-impl Ip<'_> {
-    fn into_legacy(self) -> Option<LegacyIp> {
-        Some(LegacyIp {
-            bk_cloud_id: Some(self.bk_cloud_id).filter(|&c| c >= 0)?,
-            ip: validate::parse_ipv4(&self.ip)?,
-        })
     }
 }
 
@@ -245,9 +227,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Capped<T> {
     }
 }
 
-/// A host list as `validate::opt_ip_list` reads it; `None` for anything it would refuse.
-fn legacy_ips(ips: Capped<Ip<'_>>) -> Option<Vec<LegacyIp>> {
-    ips.0.into_iter().map(Ip::into_legacy).collect()
+/// The validated hosts of a list.
+fn legacy_ips(hosts: Hosts) -> Vec<LegacyIp> {
+    hosts.0.into_iter().map(|host| host.0).collect()
 }
 
 /// A `custom_query_id` item as `validate::opt_group_ids` reads it.
@@ -255,16 +237,17 @@ fn group_id(id: &str) -> Option<String> {
     (!id.trim().is_empty()).then(|| validate::normalise_group_id(id).to_owned())
 }
 
-impl Shaped for IpList<'_> {
+impl Shaped for IpList {
     fn shape(&self) -> Shape {
-        let longest = self.0.0.iter().map(|ip| ip.ip.len()).max().unwrap_or(0);
+        let hosts = self.0.0.len();
         Shape {
             // The array, and each item with its two members.
-            values: 1 + self.0.0.len() * IP_VALUES,
+            values: 1 + hosts * IP_VALUES,
             // The array, an item.
             depth: 2,
-            array_len: self.0.0.len().max(2),
-            string_bytes: longest.max(LONGEST_KEY),
+            array_len: hosts.max(2),
+            // Keys and `ip` texts (at most `MAX_IP_TEXT`).
+            string_bytes: LONGEST_KEY,
         }
     }
 }
@@ -297,6 +280,6 @@ mod tests {
         // The bound `FAST_MAX_BYTES` is documented with.
         assert!(std::mem::size_of::<GlobalVar<'_>>() <= 112);
         // An `ip_list` item (at least 26 bytes of text with its comma) is smaller still.
-        assert!(std::mem::size_of::<Ip<'_>>() <= 32);
+        assert!(std::mem::size_of::<FastIp>() <= 32);
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! * [`routes`]: legacy path → [`Route`].
 //! * [`body`]: [`JsonBody`], a v3 request body written once as JSON text.
+//! * `write`: hand-written JSON for the hot v3 bodies (the same bytes as `serde_json`).
 //! * [`credentials`]: lifting `bk_app_code`, `bk_app_secret`, … out of a legacy body.
 //! * [`scope`]: `bk_biz_id` → `bk_scope_type` + `bk_scope_id`.
 //! * [`request`]: legacy request bodies → [`UpstreamRequest`] (validation included).
@@ -23,6 +24,7 @@ pub mod envelope;
 pub mod error;
 pub mod exchange;
 pub mod fast;
+pub mod fast_ip;
 pub mod log;
 pub mod model;
 pub mod polling;
@@ -33,6 +35,7 @@ pub mod scope;
 pub mod status;
 pub mod transport;
 pub mod validate;
+mod write;
 
 pub use body::JsonBody;
 pub use credentials::Credentials;

@@ -20,6 +20,7 @@ use super::model::{
 };
 use super::routes::V3Resource;
 use super::validate::{self, Path};
+use super::write::WriteJson;
 use super::{
     Credentials, JsonBody, Method, Options, RejectReason, Route, StepsPolicy, TranslateError,
     Translated, UpstreamRequest,
@@ -156,7 +157,7 @@ fn execute_job(
         global_var_list,
         callback_url: legacy.bk_callback_url,
     };
-    post("execute_job_plan", &out, warnings)
+    post_written("execute_job_plan", &out, warnings)
 }
 
 /// Number of step overrides in a legacy `steps` value; `None` when absent, `null` or `[]`.
@@ -323,7 +324,7 @@ fn fast_execute_script(
         target_server,
         callback_url: legacy.bk_callback_url,
     };
-    post("fast_execute_script", &out, warnings)
+    post_written("fast_execute_script", &out, warnings)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -585,13 +586,28 @@ pub(crate) fn post(
     warnings: Vec<String>,
 ) -> Result<UpstreamRequest> {
     let body = JsonBody::encode(body).map_err(encode_error)?;
-    Ok(UpstreamRequest {
+    Ok(posted(resource, body, warnings))
+}
+
+/// [`post`] for the hot bodies, written by hand (the same bytes, far fewer instructions).
+fn post_written(
+    resource: &str,
+    body: &impl WriteJson,
+    warnings: Vec<String>,
+) -> Result<UpstreamRequest> {
+    let body = JsonBody::write(body).map_err(encode_error)?;
+    Ok(posted(resource, body, warnings))
+}
+
+/// A `POST` of `body` to `resource`.
+fn posted(resource: &str, body: JsonBody, warnings: Vec<String>) -> UpstreamRequest {
+    UpstreamRequest {
         method: Method::Post,
         resource: resource.to_owned(),
         query: Vec::new(),
         body: Some(body),
         warnings,
-    })
+    }
 }
 
 fn encode_error(e: serde_json::Error) -> TranslateError {
