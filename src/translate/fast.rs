@@ -14,6 +14,7 @@
 
 use super::Route;
 use super::fast_ip::FastIp;
+use super::fast_scan;
 use super::model::{LegacyGlobalVar, LegacyHostTarget, LegacyIp};
 use super::validate;
 use crate::budget::{Budget, Shape, Shaped, parse_split};
@@ -56,7 +57,10 @@ pub fn execute_job_params(bytes: &[u8], budget: &Budget) -> Option<(Map<String, 
     if bytes.len() > FAST_MAX_BYTES {
         return None;
     }
-    let split = parse_split::<GlobalVars<'_>>(bytes, budget, "global_vars")?;
+    let split = fast_scan::split(bytes, budget, "global_vars", |s| {
+        s.global_vars().map(GlobalVars)
+    })
+    .or_else(|| parse_split::<GlobalVars<'_>>(bytes, budget, "global_vars"))?;
     let global_vars = match split.typed {
         Some(vars) => Some(vars.into_legacy()?),
         None => None,
@@ -79,7 +83,8 @@ pub fn fast_execute_script_params(
     if bytes.len() > FAST_MAX_BYTES {
         return None;
     }
-    let split = parse_split::<IpList>(bytes, budget, "ip_list")?;
+    let split = fast_scan::split(bytes, budget, "ip_list", |s| s.hosts().map(IpList))
+        .or_else(|| parse_split::<IpList>(bytes, budget, "ip_list"))?;
     let ip_list = split.typed.map(|list| legacy_ips(list.0));
     Some((
         split.rest,
@@ -93,25 +98,25 @@ pub fn fast_execute_script_params(
 /// An `ip_list` array.
 #[derive(Deserialize)]
 #[serde(transparent)]
-struct IpList(Hosts);
+pub(super) struct IpList(pub(super) Hosts);
 
 /// The `global_vars` array.
 #[derive(Deserialize)]
 #[serde(transparent)]
-struct GlobalVars<'a>(#[serde(borrow)] Capped<GlobalVar<'a>>);
+pub(super) struct GlobalVars<'a>(#[serde(borrow)] pub(super) Capped<GlobalVar<'a>>);
 
-/// A `global_vars[]` item in its plain form.
-#[derive(Deserialize)]
+/// A `global_vars[]` item in its plain form (filled by serde, or by `fast_scan`).
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct GlobalVar<'a> {
-    id: Option<i64>,
+pub(super) struct GlobalVar<'a> {
+    pub(super) id: Option<i64>,
     #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
+    pub(super) name: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    value: Option<Cow<'a, str>>,
-    ip_list: Option<Hosts>,
+    pub(super) value: Option<Cow<'a, str>>,
+    pub(super) ip_list: Option<Hosts>,
     #[serde(borrow)]
-    custom_query_id: Option<Capped<Cow<'a, str>>>,
+    pub(super) custom_query_id: Option<Capped<Cow<'a, str>>>,
 }
 
 /// Members of [`GlobalVar`] (its widest object).
@@ -122,7 +127,7 @@ const VAR_MEMBERS: usize = 5;
 /// reading gives up). No `ip` text in it is longer than
 /// [`MAX_IP_TEXT`](super::fast_ip::MAX_IP_TEXT), within
 /// [`LONGEST_KEY`], so the list's strings never raise its shape's longest string.
-type Hosts = Capped<FastIp>;
+pub(super) type Hosts = Capped<FastIp>;
 
 /// Values of one host in a tree: the object and its two members.
 const IP_VALUES: usize = 3;
@@ -133,7 +138,7 @@ const LONGEST_KEY: usize = 15;
 impl GlobalVars<'_> {
     /// The validated variables, as `validate::legacy_global_var` reads them; `None` for
     /// anything it would refuse.
-    fn into_legacy(self) -> Option<Vec<LegacyGlobalVar>> {
+    pub(super) fn into_legacy(self) -> Option<Vec<LegacyGlobalVar>> {
         self.0.0.into_iter().map(GlobalVar::into_legacy).collect()
     }
 }
@@ -199,7 +204,7 @@ pub(crate) struct Capped<T>(pub(crate) Vec<T>);
 /// The default budget's longest list (`server.max_hosts`). With a lower setting the shape
 /// check refuses a longer list once read; with a higher one a longer list is left to the
 /// general reading.
-const MAX_ITEMS: usize = 10_000;
+pub(super) const MAX_ITEMS: usize = 10_000;
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Capped<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

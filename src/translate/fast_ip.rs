@@ -61,7 +61,7 @@ impl<'de> Visitor<'de> for ItemVisitor {
 }
 
 /// `text` as `validate::parse_ipv4` reads it, a plain dotted quad without its help.
-fn ipv4(text: &str) -> Option<Ipv4Addr> {
+pub(super) fn ipv4(text: &str) -> Option<Ipv4Addr> {
     dotted_quad(text.as_bytes()).or_else(|| validate::parse_ipv4(text))
 }
 

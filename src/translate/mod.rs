@@ -25,6 +25,7 @@ pub mod error;
 pub mod exchange;
 pub mod fast;
 pub mod fast_ip;
+mod fast_scan;
 pub mod log;
 pub mod model;
 pub mod polling;
