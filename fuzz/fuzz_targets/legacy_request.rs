@@ -1,8 +1,10 @@
 //! Legacy body parse + translation of every route.
 //!
 //! Input: `<path>\n<body>`. A path the shim does not serve picks one of the served
-//! routes instead, so every input exercises a translation. Checked: no panic, and a
-//! translated request never carries a credential in its body or query.
+//! routes instead, so every input exercises a translation. Checked: no panic, a
+//! translated request never carries a credential in its body or query, and where the
+//! fast reading of a body applies (`translate::fast`, by hand or through serde's typed
+//! models) it translates the body exactly as the general reading does.
 #![no_main]
 
 use bk_job_shim::translate::credentials::CREDENTIAL_KEYS;
@@ -46,9 +48,22 @@ fuzz_target!(|data: &[u8]| {
         (Err(bk_job_shim::budget::ParseError::Budget(_)), _) => {}
     }
     let parsed = translate::parse_body(body);
+    let fast = translate::fast::params(&route, body, &bk_job_shim::budget::Budget::default());
     let Ok(map) = parsed else {
+        assert!(fast.is_none(), "read fast, refused by the general reading");
         return;
     };
+    if let Some((params, typed)) = fast {
+        let opts = Options::default();
+        let outcome = |r: Result<translate::Translated, translate::TranslateError>| {
+            r.map(|t| (t.request, t.credentials, t.steps_dropped))
+        };
+        assert_eq!(
+            outcome(translate::translate_typed(&route, params, typed, &opts)),
+            outcome(translate::translate_request(&route, map.clone(), &opts)),
+            "the fast reading translates differently"
+        );
+    }
     for steps in [StepsPolicy::Reject, StepsPolicy::Ignore] {
         let opts = Options {
             steps,

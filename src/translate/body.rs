@@ -11,7 +11,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// A JSON request body, always the output of `serde_json`'s serializer or of a
-/// [`WriteJson`] writer (which writes the same bytes).
+/// `WriteJson` writer (which writes the same bytes).
 #[derive(Debug, Clone)]
 pub struct JsonBody(String);
 
