@@ -2,36 +2,32 @@
 //! Plain lines carry ANSI colours only when stderr is a terminal (not in a file, a pipe,
 //! journald or `kubectl logs`).
 //!
-//! Lines are written off the request path: a request formats its line and queues it; one
-//! writer thread (`tracing-appender`) drains the queue into a buffer and writes it to
-//! stderr whenever the queue runs empty, so a busy shim makes one `write` per batch rather
-//! than one per request. Nothing is dropped: when the queue is full, the logging task waits
-//! (the backpressure a synchronous write would exert). The [`LogGuard`] flushes what is
-//! queued when the process ends.
+//! Lines are written off the request path ([`batch`]): a request formats its line and
+//! appends it to a shared buffer, and one writer thread writes the buffer to stderr at
+//! most every 50 ms (sooner when 64 KiB are pending), one `write` per batch, without being
+//! woken per line. Nothing is dropped: past 1 MiB pending, the logging thread writes the
+//! buffer out itself, or waits for the writer (the backpressure a synchronous write would
+//! exert). The [`LogGuard`] writes out what is pending when the process ends.
 //!
 //! Secrets never reach the logs: credentials are lifted out of bodies before anything is
 //! logged, `Credentials`/`AppIdentity` print secrets as `***`, request bodies and
 //! headers are never logged, and the upstream `X-Bkapi-Authorization` value is marked
 //! sensitive.
 
+pub mod batch;
 mod fields;
 
+use batch::{BatchGuard, Batching};
 use fields::PlainFields;
 
 use crate::config::LogFormat;
-use std::io::{BufWriter, IsTerminal};
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use std::io::{IsTerminal, Stderr};
 use tracing_subscriber::EnvFilter;
 
-/// Lines queued for the writer thread before logging waits (about 300 bytes each).
-const QUEUED_LINES: usize = 1024;
-/// Buffer of the writer thread: the most one `write` to stderr carries.
-const WRITE_BUFFER: usize = 64 * 1024;
-
-/// Keeps the log writer thread; dropping it writes out every queued line.
+/// Keeps the log writer thread; dropping it writes out every pending line.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
-    _writer: WorkerGuard,
+    _writer: BatchGuard<Stderr>,
 }
 
 /// Install the global subscriber. `RUST_LOG` wins over `filter` when set. Keep the
@@ -40,11 +36,7 @@ pub fn init(format: LogFormat, filter: &str) -> LogGuard {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(QUEUED_LINES)
-        .thread_name("bk-job-shim-log")
-        .finish(BufWriter::with_capacity(WRITE_BUFFER, std::io::stderr()));
+    let (writer, guard) = batch::batched(std::io::stderr(), Batching::default());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
