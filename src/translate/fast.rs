@@ -3,8 +3,10 @@
 //!
 //! The `global_vars` of a `job/execute_job` body are most of its bytes (a host list per
 //! variable), the `ip_list` most of a `job/fast_execute_script` body's.
-//! [`execute_job_params`] and [`fast_execute_script_params`] read them with borrowing
-//! serde models that accept only the plain form: integers as JSON numbers, strings as
+//! [`execute_job_params`] and [`fast_execute_script_params`] read them into borrowing
+//! models that accept only the plain form — by hand when the body is in its plainest
+//! form (`fast_scan`), else through serde (`budget::parse_split`, each host with
+//! `fast_ip`): integers as JSON numbers, strings as
 //! JSON strings, host lists as `ip_list` / `custom_query_id`, no other member. Anything
 //! else — a numeric string, a `target_server`, an unknown member, a value the validator
 //! refuses — makes the fast reading give up, and the caller reads the body the general way

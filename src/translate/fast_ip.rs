@@ -68,27 +68,34 @@ pub(super) fn ipv4(text: &str) -> Option<Ipv4Addr> {
 /// Four octets of 1–3 digits without a leading zero, each ≤ 255, separated by dots,
 /// nothing else (a subset of what `Ipv4Addr`'s parser accepts, read the same).
 fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut parts = b.split(|&c| c == b'.');
-    for octet in &mut octets {
-        *octet = decimal_octet(parts.next()?)?;
-    }
-    parts.next().is_none().then(|| Ipv4Addr::from(octets))
+    leading_dotted_quad(b).and_then(|(ip, len)| (len == b.len()).then_some(ip))
 }
 
-fn decimal_octet(digits: &[u8]) -> Option<u8> {
-    if digits.is_empty() || digits.len() > 3 || (digits.len() > 1 && digits.first() == Some(&b'0'))
-    {
-        return None;
-    }
-    let mut v: u16 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
+/// The dotted quad `b` starts with (as [`dotted_quad`] reads one), and its length.
+pub(super) fn leading_dotted_quad(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let mut octets = [0u8; 4];
+    let mut at = 0;
+    for (i, octet) in octets.iter_mut().enumerate() {
+        if i > 0 {
+            (b.get(at) == Some(&b'.')).then_some(())?;
+            at += 1;
+        }
+        let start = at;
+        let mut v: u16 = 0;
+        while let Some(c @ b'0'..=b'9') = b.get(at).copied() {
+            if at - start == 3 {
+                return None;
+            }
+            v = v * 10 + u16::from(c - b'0');
+            at += 1;
+        }
+        let n = at - start;
+        if n == 0 || (n > 1 && b.get(start) == Some(&b'0')) {
             return None;
         }
-        v = v * 10 + u16::from(c - b'0');
+        *octet = u8::try_from(v).ok()?;
     }
-    u8::try_from(v).ok()
+    Some((Ipv4Addr::from(octets), at))
 }
 
 #[cfg(test)]

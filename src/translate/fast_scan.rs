@@ -343,36 +343,13 @@ impl<'a> Scanner<'a> {
         fast_ip::ipv4(std::str::from_utf8(text).ok()?)
     }
 
-    /// `"a.b.c.d"`: four octets of 1–3 digits without a leading zero, each ≤ 255.
+    /// `"a.b.c.d"`, as `fast_ip` reads a plain dotted quad.
     fn dotted_quad(&mut self) -> Option<Ipv4Addr> {
         self.eat(b'"')?;
-        let mut octets = [0u8; 4];
-        for (i, octet) in octets.iter_mut().enumerate() {
-            if i > 0 {
-                self.eat(b'.')?;
-            }
-            *octet = self.octet()?;
-        }
+        let (ip, len) = fast_ip::leading_dotted_quad(self.b.get(self.at..)?)?;
+        self.at += len;
         self.eat(b'"')?;
-        Some(Ipv4Addr::from(octets))
-    }
-
-    fn octet(&mut self) -> Option<u8> {
-        let start = self.at;
-        let mut v: u16 = 0;
-        while let Some(c @ b'0'..=b'9') = self.peek() {
-            if self.at - start == 3 {
-                return None;
-            }
-            v = v * 10 + u16::from(c - b'0');
-            self.at += 1;
-        }
-        let digits = self.at - start;
-        let leading_zero = digits > 1 && self.b.get(start) == Some(&b'0');
-        if digits == 0 || leading_zero {
-            return None;
-        }
-        u8::try_from(v).ok()
+        Some(ip)
     }
 
     /// The `global_vars` list.
