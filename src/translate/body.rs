@@ -26,9 +26,7 @@ impl JsonBody {
         let mut buf = Vec::with_capacity(ENCODE_CAPACITY);
         serde_json::to_writer(&mut buf, model)?;
         // `serde_json` writes UTF-8 only.
-        String::from_utf8(buf)
-            .map(Self)
-            .map_err(<serde_json::Error as serde::ser::Error>::custom)
+        Self::from_utf8(buf)
     }
 
     /// Write `model` with its hand writer (the hot v3 bodies: a fraction of the
@@ -38,6 +36,10 @@ impl JsonBody {
         model.write_json(&mut buf);
         // UTF-8 by construction (ASCII literals and `str`s, escaped as `serde_json`
         // does); checked once, without `unsafe`, at a fraction of the cost of writing.
+        Self::from_utf8(buf)
+    }
+
+    fn from_utf8(buf: Vec<u8>) -> Result<Self, serde_json::Error> {
         String::from_utf8(buf)
             .map(Self)
             .map_err(<serde_json::Error as serde::ser::Error>::custom)

@@ -27,6 +27,13 @@ pub const MAX_IP_TEXT: usize = 15;
 /// A validated `ip_list[]` item.
 pub struct FastIp(pub LegacyIp);
 
+impl FastIp {
+    /// The host of `bk_cloud_id` and `ip`, if the validator accepts that cloud id (≥ 0).
+    pub(super) fn new(bk_cloud_id: i64, ip: Ipv4Addr) -> Option<Self> {
+        (bk_cloud_id >= 0).then_some(Self(LegacyIp { bk_cloud_id, ip }))
+    }
+}
+
 impl<'de> Deserialize<'de> for FastIp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(ItemVisitor)
@@ -51,17 +58,20 @@ impl<'de> Visitor<'de> for ItemVisitor {
                 _ => return Err(A::Error::custom("not a plain host")),
             }
         }
-        let bk_cloud_id = cloud.filter(|&c| c >= 0);
-        let ip = ip.filter(|t| t.len() <= MAX_IP_TEXT).and_then(ipv4);
-        match (bk_cloud_id, ip) {
-            (Some(bk_cloud_id), Some(ip)) => Ok(FastIp(LegacyIp { bk_cloud_id, ip })),
-            _ => Err(A::Error::custom("not a valid host")),
+        match (cloud, ip.and_then(address)) {
+            (Some(cloud), Some(ip)) => FastIp::new(cloud, ip),
+            _ => None,
         }
+        .ok_or_else(|| A::Error::custom("not a valid host"))
     }
 }
 
-/// `text` as `validate::parse_ipv4` reads it, a plain dotted quad without its help.
-pub(super) fn ipv4(text: &str) -> Option<Ipv4Addr> {
+/// An `ip` text as the fast reading takes it: at most [`MAX_IP_TEXT`] bytes, read as
+/// `validate::parse_ipv4` reads it (a plain dotted quad without its help).
+pub(super) fn address(text: &str) -> Option<Ipv4Addr> {
+    if text.len() > MAX_IP_TEXT {
+        return None;
+    }
     dotted_quad(text.as_bytes()).or_else(|| validate::parse_ipv4(text))
 }
 

@@ -16,8 +16,7 @@
 //! it (tests: `tests/translate_fast.rs`, on generated bodies; the unit tests below).
 
 use super::fast::{Capped, GlobalVar, MAX_ITEMS};
-use super::fast_ip::{self, FastIp, MAX_IP_TEXT};
-use super::model::LegacyIp;
+use super::fast_ip::{self, FastIp};
 use crate::budget::{self, Budget, Shaped, Split};
 use memchr::memchr2;
 use serde_json::Value;
@@ -316,10 +315,7 @@ impl<'a> Scanner<'a> {
                 break;
             }
         }
-        Some(FastIp(LegacyIp {
-            bk_cloud_id: cloud.filter(|&c| c >= 0)?,
-            ip: ip?,
-        }))
+        FastIp::new(cloud?, ip?)
     }
 
     fn eat_bytes(&mut self, want: &[u8]) -> bool {
@@ -331,16 +327,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// An `ip` value: a plain dotted quad read byte by byte, else any string without an
-    /// escape that `validate::parse_ipv4` reads, of at most [`MAX_IP_TEXT`] bytes.
+    /// escape that `fast_ip::address` reads.
     fn ip(&mut self) -> Option<Ipv4Addr> {
         let start = self.at;
         if let Some(ip) = self.dotted_quad() {
             return Some(ip);
         }
         self.at = start;
-        let text = self.plain_string()?;
-        (text.len() <= MAX_IP_TEXT).then_some(())?;
-        fast_ip::ipv4(std::str::from_utf8(text).ok()?)
+        fast_ip::address(std::str::from_utf8(self.plain_string()?).ok()?)
     }
 
     /// `"a.b.c.d"`, as `fast_ip` reads a plain dotted quad.
