@@ -66,8 +66,10 @@ pub async fn drive(
                     shared.jobs.put(id, extras);
                 }
                 // Written straight to text: `data` is not copied into a tree.
-                let body = Success::new(&f.data, calls.legacy_id(), job_request_id.as_deref());
-                return (written(&body).map(|b| (b, 0)), f.warnings);
+                let mut body = Vec::with_capacity(REPLY_CAPACITY);
+                Success::new(&f.data, calls.legacy_id(), job_request_id.as_deref())
+                    .write(&mut body);
+                return (Ok((body, 0)), f.warnings);
             }
             Step::PassOn(resp) => {
                 let code = resp.code;

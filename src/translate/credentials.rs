@@ -49,9 +49,9 @@ impl fmt::Debug for Credentials {
 }
 
 /// A non-empty string value; numbers are accepted as their decimal text.
-fn string_value(v: &Value) -> Option<String> {
+fn string_value(v: Value) -> Option<String> {
     match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) if !s.is_empty() => Some(s),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
@@ -61,20 +61,28 @@ impl Credentials {
     /// Remove every credential key from `body` and return what was found. The primary
     /// key wins over its alias (`bk_app_code` over `app_code`).
     pub fn take_from(body: &mut Map<String, Value>) -> Self {
-        let mut take = |primary: &str, alias: Option<&str>| {
-            let p = body.remove(primary).as_ref().and_then(string_value);
-            let a = alias
-                .and_then(|k| body.remove(k))
-                .as_ref()
-                .and_then(string_value);
-            p.or(a)
+        // One pass over the members: a search of the map per credential key cost more
+        // than the rest of reading a query.
+        let mut found: [Option<Value>; CREDENTIAL_KEYS.len()] = Default::default();
+        body.retain(|key, value| {
+            let Some(i) = CREDENTIAL_KEYS.iter().position(|k| k == key) else {
+                return true;
+            };
+            if let Some(slot) = found.get_mut(i) {
+                *slot = Some(value.take());
+            }
+            false
+        });
+        let mut take = |key: &str| {
+            let i = CREDENTIAL_KEYS.iter().position(|k| *k == key)?;
+            found.get_mut(i)?.take().and_then(string_value)
         };
         Self {
-            app_code: take("bk_app_code", Some("app_code")),
-            app_secret: take("bk_app_secret", Some("app_secret")),
-            bk_token: take("bk_token", None),
-            username: take("bk_username", Some("username")),
-            access_token: take("access_token", None),
+            app_code: take("bk_app_code").or_else(|| take("app_code")),
+            app_secret: take("bk_app_secret").or_else(|| take("app_secret")),
+            bk_token: take("bk_token"),
+            username: take("bk_username").or_else(|| take("username")),
+            access_token: take("access_token"),
         }
     }
 
@@ -438,16 +446,18 @@ mod tests {
     fn takes_every_alias_and_primary_wins() {
         let mut body = json!({
             "bk_app_code": "a", "app_code": "b", "app_secret": "s", "bk_token": "t",
-            "username": "u", "access_token": "x", "bk_biz_id": 1
+            "bk_username": "", "username": "u", "access_token": 7, "bk_biz_id": 1
         });
         let map = body.as_object_mut().unwrap_or_else(|| unreachable!());
         let c = Credentials::take_from(map);
         assert_eq!(c.app_code.as_deref(), Some("a"));
         assert_eq!(c.app_secret.as_deref(), Some("s"));
+        // An empty primary counts as absent; a number is read as its text.
         assert_eq!(c.username.as_deref(), Some("u"));
+        assert_eq!(c.access_token.as_deref(), Some("7"));
         assert_eq!(map.len(), 1, "only bk_biz_id is left: {map:?}");
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("\"s\"") && !dbg.contains("\"t\"") && !dbg.contains("\"x\""));
+        assert!(!dbg.contains("\"s\"") && !dbg.contains("\"t\"") && !dbg.contains("\"7\""));
         assert_eq!(c.redacted()["bk_app_secret"], "***");
         let header: Value = serde_json::from_str(&c.header_value()).unwrap_or_default();
         assert_eq!(header["bk_token"], "t");

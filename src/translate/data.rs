@@ -2,10 +2,11 @@
 //! written straight from a typed legacy model (the status and log polls: no tree is
 //! built, copied or dropped on their way to the client).
 
+use super::body::JsonBody;
+use super::write::WriteJson;
 use super::{RejectReason, TranslateError};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// A reply's `data`.
@@ -13,22 +14,20 @@ use std::borrow::Cow;
 pub enum Data {
     /// A tree.
     Tree(Value),
-    /// JSON text, always the output of `serde_json`'s serializer.
-    Text(Box<RawValue>),
+    /// JSON text, always the output of `serde_json`'s serializer or of a `WriteJson`
+    /// writer.
+    Text(JsonBody),
 }
 
 impl Data {
     /// `model` written as JSON text.
     pub fn of(model: &impl Serialize) -> Result<Self, TranslateError> {
-        serde_json::value::to_raw_value(model)
-            .map(Self::Text)
-            .map_err(|e| {
-                TranslateError::new(
-                    RejectReason::Invalid,
-                    "data",
-                    format!("cannot be written: {e}"),
-                )
-            })
+        JsonBody::encode(model).map(Self::Text).map_err(unwritable)
+    }
+
+    /// `model` written as JSON text by its hand writer (the bytes `of` would write).
+    pub(crate) fn written(model: &impl WriteJson) -> Result<Self, TranslateError> {
+        JsonBody::write(model).map(Self::Text).map_err(unwritable)
     }
 
     /// The data as a tree (read back from its text if need be: for tests and rewrites
@@ -36,7 +35,7 @@ impl Data {
     pub fn tree(&self) -> Cow<'_, Value> {
         match self {
             Self::Tree(v) => Cow::Borrowed(v),
-            Self::Text(t) => Cow::Owned(serde_json::from_str(t.get()).unwrap_or_default()),
+            Self::Text(t) => Cow::Owned(t.to_value()),
         }
     }
 
@@ -45,6 +44,18 @@ impl Data {
         match self {
             Self::Tree(v) => v,
             Self::Text(_) => self.tree().into_owned(),
+        }
+    }
+}
+
+impl WriteJson for Data {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            // A `Value` into a `Vec`: neither the serializer nor the writer can fail.
+            Self::Tree(v) => {
+                let _ = serde_json::to_writer(&mut *out, v);
+            }
+            Self::Text(t) => out.extend_from_slice(t.as_str().as_bytes()),
         }
     }
 }
@@ -65,7 +76,7 @@ impl Default for Data {
 impl PartialEq for Data {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (Self::Text(a), Self::Text(b)) if a.get() == b.get() => true,
+            (Self::Text(a), Self::Text(b)) if a == b => true,
             _ => self.tree() == other.tree(),
         }
     }
@@ -76,11 +87,22 @@ impl std::fmt::Display for Data {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Tree(v) => v.fmt(f),
-            Self::Text(t) => f.write_str(t.get()),
+            Self::Text(t) => f.write_str(t.as_str()),
         }
     }
 }
 
+/// Why a model could not be written (a model serde cannot write as JSON).
+fn unwritable(e: serde_json::Error) -> TranslateError {
+    TranslateError::new(
+        RejectReason::Invalid,
+        "data",
+        format!("cannot be written: {e}"),
+    )
+}
+
+/// The text is checked once more on this path (tests, rewrites); the hot path writes it
+/// with [`WriteJson`].
 impl Serialize for Data {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

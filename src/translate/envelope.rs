@@ -5,11 +5,13 @@
 
 use super::data::Data;
 use super::status::TypedStatus;
+use super::write::{Members, WriteJson};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// A legacy success envelope, written straight to JSON text (`data` is not copied into a
-/// tree first). Members in key order, as a tree would write them.
+/// tree first) by its hand writer; the derived `Serialize` is the reference. Members in
+/// key order, as a tree would write them.
 #[derive(Debug, Serialize)]
 pub struct Success<'a> {
     /// `0`.
@@ -38,6 +40,24 @@ impl<'a> Success<'a> {
             request_id,
             result: true,
         }
+    }
+
+    /// Append the envelope's JSON text to `out` (the bytes `serde_json` would write).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        self.write_json(out);
+    }
+}
+
+impl WriteJson for Success<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut m = Members::open(out);
+        m.put(b"code", &self.code);
+        m.put(b"data", self.data);
+        m.opt(b"job_request_id", self.job_request_id);
+        m.put(b"message", self.message);
+        m.put(b"request_id", self.request_id);
+        m.put(b"result", &self.result);
+        m.close();
     }
 }
 
@@ -157,5 +177,23 @@ mod tests {
         assert_eq!(legacy["result"], false);
         assert_eq!(legacy["permission"]["system_id"], "bk_job");
         assert!(EsbResp::parse(json!({"error": 1})).is_none());
+    }
+
+    #[test]
+    fn success_is_written_as_serde_does() {
+        let tree = Data::from(json!({"job_instance_id": 1, "job_instance_name": "n \"q\""}));
+        let text = Data::of(&json!({"b": [1, "\u{1}"], "a": null})).unwrap_or_default();
+        for data in [&tree, &text, &Data::default()] {
+            for job_request_id in [None, Some("j"), Some("q\"\\\n")] {
+                let envelope = Success::new(data, "rid\u{7f}", job_request_id);
+                let mut hand = Vec::new();
+                envelope.write(&mut hand);
+                let serde = serde_json::to_vec(&envelope).unwrap_or_default();
+                assert_eq!(
+                    String::from_utf8_lossy(&hand),
+                    String::from_utf8_lossy(&serde)
+                );
+            }
+        }
     }
 }

@@ -195,7 +195,7 @@ pub(crate) fn legacy_status(
         job_instance,
         blocks,
     };
-    Data::of(&legacy)
+    Data::written(&legacy)
 }
 
 /// Query parameters for `GET /api/v3/get_job_instance_list` that find one job instance by

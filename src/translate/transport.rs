@@ -95,6 +95,11 @@ pub fn query_params(query: &str) -> Result<Map<String, Value>, TranslateError> {
 /// Parse the JSON text of [`STRUCTURED_KEYS`]; other values stay strings. An empty value
 /// is absent.
 pub fn typed(mut params: Map<String, Value>) -> Result<Map<String, Value>, TranslateError> {
+    // Most queries (the polls) hold none of them: a look at each member, not a search of
+    // the map per structured key.
+    if !params.keys().any(|k| STRUCTURED_KEYS.contains(&k.as_str())) {
+        return Ok(params);
+    }
     for key in STRUCTURED_KEYS {
         let Some(Value::String(text)) = params.get(*key) else {
             continue;
