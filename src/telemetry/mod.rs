@@ -9,15 +9,20 @@
 //! buffer out itself, or waits for the writer (the backpressure a synchronous write would
 //! exert). The [`LogGuard`] writes out what is pending when the process ends.
 //!
+//! A line's text is tracing-subscriber's, written with fewer steps: its time by
+//! [`clock`], a plain line's fields by [`fields`].
+//!
 //! Secrets never reach the logs: credentials are lifted out of bodies before anything is
 //! logged, `Credentials`/`AppIdentity` print secrets as `***`, request bodies and
 //! headers are never logged, and the upstream `X-Bkapi-Authorization` value is marked
 //! sensitive.
 
 pub mod batch;
+mod clock;
 mod fields;
 
 use batch::{BatchGuard, Batching};
+use clock::LogClock;
 use fields::PlainFields;
 
 use crate::config::LogFormat;
@@ -40,6 +45,7 @@ pub fn init(format: LogFormat, filter: &str) -> LogGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_timer(LogClock)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Plain => builder.fmt_fields(PlainFields).try_init(),
