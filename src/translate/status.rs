@@ -56,6 +56,7 @@ pub struct TypedStatus(pub(crate) V3Status<'static>);
 
 mod legacy;
 mod reader;
+mod scan;
 mod v3;
 mod wire;
 

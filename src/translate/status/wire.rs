@@ -3,7 +3,8 @@
 //! Status polls are the most frequent call a legacy app makes, and this tree was a quarter
 //! of a poll's instructions.
 //!
-//! Only a successful reply (`code` 0) whose `data` has the plain form is read this way:
+//! Only a successful reply (`code` 0) whose `data` has the plain form is read this way (by
+//! hand, `super::scan`, when it has the plainest; else through serde's derived visitors):
 //! the members JOB's `EsbJobInstanceStatusV3DTO` has (plus `host_id`, `ipv6` and
 //! `bk_agent_id`, which other JOB versions add and the translation does not use, as
 //! scalars), integers as JSON integers, every host with a string `ip`. Anything else — an
@@ -14,6 +15,7 @@
 
 use super::super::envelope::EsbResp;
 use super::super::fast::Capped;
+use super::super::fast_scan::{self, Scanner};
 use super::v3::{V3Host, V3Job, V3Status, V3Step};
 use crate::budget::{Budget, Shape, Shaped, parse_split};
 use serde::Deserialize;
@@ -34,7 +36,9 @@ pub fn read_status_reply(body: &[u8], budget: &Budget) -> Option<EsbResp> {
     if body.len() > STATUS_FAST_MAX_BYTES {
         return None;
     }
-    let split = parse_split::<WireStatus<'_>>(body, budget, "data")?;
+    // By hand when the reply has the plainest form (`super::scan`), else through serde.
+    let split = fast_scan::split(body, budget, "data", Scanner::wire_status)
+        .or_else(|| parse_split::<WireStatus<'_>>(body, budget, "data"))?;
     let status = split.typed?.into_model();
     let resp = EsbResp::parse(Value::Object(split.rest))?;
     (resp.code == 0).then(|| EsbResp {
@@ -46,71 +50,71 @@ pub fn read_status_reply(body: &[u8], budget: &Budget) -> Option<EsbResp> {
 /// `data` as read from the text.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireStatus<'a> {
-    finished: Option<bool>,
+pub(super) struct WireStatus<'a> {
+    pub(super) finished: Option<bool>,
     #[serde(borrow)]
-    job_instance: Job<'a>,
+    pub(super) job_instance: Job<'a>,
     #[serde(borrow)]
-    step_instance_list: Capped<Step<'a>>,
+    pub(super) step_instance_list: Capped<Step<'a>>,
 }
 
 /// `data.job_instance`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct Job<'a> {
-    job_instance_id: i64,
-    bk_biz_id: Option<i64>,
+pub(super) struct Job<'a> {
+    pub(super) job_instance_id: i64,
+    pub(super) bk_biz_id: Option<i64>,
     #[serde(borrow)]
-    bk_scope_type: Option<Cow<'a, str>>,
+    pub(super) bk_scope_type: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    bk_scope_id: Option<Cow<'a, str>>,
+    pub(super) bk_scope_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
-    status: Option<i64>,
-    create_time: Option<i64>,
-    start_time: Option<i64>,
-    end_time: Option<i64>,
-    total_time: Option<i64>,
+    pub(super) name: Option<Cow<'a, str>>,
+    pub(super) status: Option<i64>,
+    pub(super) create_time: Option<i64>,
+    pub(super) start_time: Option<i64>,
+    pub(super) end_time: Option<i64>,
+    pub(super) total_time: Option<i64>,
 }
 
 /// A `step_instance_list[]` item.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct Step<'a> {
-    step_instance_id: i64,
+pub(super) struct Step<'a> {
+    pub(super) step_instance_id: i64,
     #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
+    pub(super) name: Option<Cow<'a, str>>,
     #[serde(rename = "type")]
-    step_type: Option<i64>,
-    status: Option<i64>,
-    execute_count: Option<i64>,
-    create_time: Option<i64>,
-    start_time: Option<i64>,
-    end_time: Option<i64>,
-    total_time: Option<i64>,
+    pub(super) step_type: Option<i64>,
+    pub(super) status: Option<i64>,
+    pub(super) execute_count: Option<i64>,
+    pub(super) create_time: Option<i64>,
+    pub(super) start_time: Option<i64>,
+    pub(super) end_time: Option<i64>,
+    pub(super) total_time: Option<i64>,
     #[serde(borrow)]
-    step_ip_result_list: Option<Capped<Host<'a>>>,
+    pub(super) step_ip_result_list: Option<Capped<Host<'a>>>,
 }
 
 /// A `step_ip_result_list[]` item.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct Host<'a> {
-    bk_host_id: Option<i64>,
+pub(super) struct Host<'a> {
+    pub(super) bk_host_id: Option<i64>,
     #[serde(borrow)]
-    ip: Cow<'a, str>,
-    bk_cloud_id: Option<i64>,
-    status: Option<i64>,
+    pub(super) ip: Cow<'a, str>,
+    pub(super) bk_cloud_id: Option<i64>,
+    pub(super) status: Option<i64>,
     #[serde(borrow)]
-    tag: Option<Cow<'a, str>>,
-    exit_code: Option<i64>,
-    error_code: Option<i64>,
-    start_time: Option<i64>,
-    end_time: Option<i64>,
-    total_time: Option<i64>,
-    host_id: Option<Scalar>,
-    ipv6: Option<Scalar>,
-    bk_agent_id: Option<Scalar>,
+    pub(super) tag: Option<Cow<'a, str>>,
+    pub(super) exit_code: Option<i64>,
+    pub(super) error_code: Option<i64>,
+    pub(super) start_time: Option<i64>,
+    pub(super) end_time: Option<i64>,
+    pub(super) total_time: Option<i64>,
+    pub(super) host_id: Option<Scalar>,
+    pub(super) ipv6: Option<Scalar>,
+    pub(super) bk_agent_id: Option<Scalar>,
 }
 
 /// Members of the widest object ([`Host`]).
@@ -122,7 +126,7 @@ const LONGEST_KEY: usize = 19;
 
 /// A member the translation does not use, accepted only as a scalar (so the model's depth
 /// stays its own), kept as its length in bytes (0 for a number or a boolean).
-struct Scalar(u32);
+pub(super) struct Scalar(pub(super) u32);
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -156,7 +160,7 @@ impl<'de> Deserialize<'de> for Scalar {
 
 impl WireStatus<'_> {
     /// The model the translation reads, owning its strings.
-    fn into_model(self) -> V3Status<'static> {
+    pub(super) fn into_model(self) -> V3Status<'static> {
         let j = self.job_instance;
         V3Status {
             finished: self.finished,
